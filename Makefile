@@ -1,0 +1,34 @@
+# make run   : install into .venv, then execute the notebook series on the demo data (runs/demo)
+# make test  : unit tests, end-to-end notebook runs, and nbval checks of the stored notebooks
+# make run ARGS="--data-root ~/data/dogs-vs-cats --out runs/kaggle -p epochs=10"
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: install run test notebooks lab clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+run: install
+	$(BIN)/python run_series.py $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+notebooks: install  ## re-execute notebooks/ in place with their default parameters
+	$(BIN)/python run_series.py --store
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf runs data/demo

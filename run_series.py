@@ -1,0 +1,240 @@
+"""Execute the notebook series headlessly with papermill into a run folder.
+
+    python run_series.py                                  # demo data, default parameters, into runs/demo
+    python run_series.py --data-root ~/data/cats-vs-dogs --out runs/kaggle -p epochs=10
+    python run_series.py --config my-params.yaml          # parameters from a YAML mapping
+
+Each notebook in notebooks/ runs in name order, in the Python environment that runs this script. The run
+folder receives the executed notebooks and, under results/, one machine-readable results file per experiment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+KERNEL_NAME = "unbalanced-study"
+PATH_PARAMETERS = ("data_root", "output_dir")
+
+
+class ConfigError(ValueError):
+    """Raised for a parameter or configuration the series cannot run with."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one notebook of the run."""
+
+    notebook: str
+    status: str
+    seconds: float
+    error: str = ""
+    output: Path | None = field(default=None)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse one `name=value` command-line parameter; the value is read as YAML (numbers, lists, strings)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"parameter {text!r} is not of the form name=value (for example -p epochs=10)")
+    return name.strip(), yaml.safe_load(value) if value.strip() else ""
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    """Read a YAML mapping of parameter names to values (an empty mapping when no file is given)."""
+    if not path:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist")
+    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {file} must hold a mapping of parameter names to values, not {type(data).__name__}")
+    return data
+
+
+def notebook_parameters(notebook: Path) -> dict[str, Any]:
+    """Return the parameters a notebook declares in its cell tagged `parameters`, with their defaults."""
+    import papermill
+
+    return {name: info["default"] for name, info in papermill.inspect_notebook(str(notebook)).items()}
+
+
+def parameters_for(notebook: Path, given: dict[str, Any]) -> dict[str, Any]:
+    """Keep the given parameters that this notebook declares."""
+    declared = notebook_parameters(notebook)
+    return {k: v for k, v in given.items() if k in declared}
+
+
+def check_known(notebooks: Sequence[Path], given: dict[str, Any]) -> None:
+    """Fail when a given parameter is declared by none of the notebooks (papermill alone would only warn)."""
+    declared: set[str] = set()
+    for nb in notebooks:
+        declared |= set(notebook_parameters(nb))
+    unknown = sorted(set(given) - declared)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks take: {', '.join(sorted(declared))}")
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def install_private_kernel(folder: Path) -> None:
+    """Write a kernelspec for this very Python into `folder` and put it first on JUPYTER_PATH."""
+    spec_dir = folder / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python ({sys.executable})",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("JUPYTER_PATH", "")]))
+
+
+# --------------------------------------------------------------------------- execute
+
+
+def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log_output: bool, timeout: float | None) -> None:
+    """Execute one notebook with papermill into `output`, writing a temporary file that is renamed when done."""
+    import papermill
+
+    partial = output.with_name(f".{output.stem}.partial.ipynb")
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(partial),
+            parameters=parameters or None,
+            kernel_name=KERNEL_NAME,
+            cwd=str(notebook.parent),
+            log_output=log_output,
+            progress_bar=True,
+            execution_timeout=timeout,
+        )
+    finally:
+        if partial.exists():
+            os.replace(partial, output)  # the executed copy is kept, with the error if a cell failed
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Return a one-line description of a failed notebook: the failing cell and its error."""
+    import papermill
+
+    if isinstance(exc, papermill.PapermillExecutionError):
+        return f"cell In [{exc.exec_count}] raised {exc.ename}: {exc.evalue}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_series(
+    notebooks: Sequence[Path],
+    out: Path | None,
+    given: dict[str, Any],
+    log_output: bool = False,
+    timeout: float | None = None,
+    fail_fast: bool = True,
+) -> list[Outcome]:
+    """Run each notebook in order; with `out` None, store them executed in place with their defaults."""
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="unbalanced-kernel-") as kernel_dir:
+        install_private_kernel(Path(kernel_dir))
+        for i, nb in enumerate(notebooks, 1):
+            target = nb if out is None else out / nb.name
+            print(f"[{i}/{len(notebooks)}] {nb.name} -> {target}", flush=True)
+            start = time.monotonic()
+            try:
+                execute(nb, target, None if out is None else parameters_for(nb, given), log_output, timeout)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported by name and the run exits non-zero
+                outcomes.append(Outcome(nb.name, "failed", time.monotonic() - start, describe_failure(exc), target))
+                print(f"[{i}/{len(notebooks)}] {nb.name} FAILED: {outcomes[-1].error}", file=sys.stderr, flush=True)
+                if fail_fast:
+                    break
+                continue
+            outcomes.append(Outcome(nb.name, "passed", time.monotonic() - start, output=target))
+    return outcomes
+
+
+def summary(outcomes: Sequence[Outcome]) -> str:
+    """Format a table of each notebook's status, time and error."""
+    lines = [f"{'notebook':40} {'status':7} {'seconds':>8}  error"]
+    lines += [f"{o.notebook:40} {o.status:7} {o.seconds:8.1f}  {o.error}" for o in outcomes]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", help="folder holding train/<class>/<images>; default: the built-in synthetic demo data")
+    p.add_argument("--config", help="YAML file mapping parameter names to values")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="set one parameter (repeatable)")
+    p.add_argument("--out", help="run folder for executed notebooks and results (default: runs/demo or runs/<data root name>)")
+    p.add_argument("--notebooks", nargs="*", help="notebook names or globs inside notebooks/ (default: all, in name order)")
+    p.add_argument("--log-output", action="store_true", help="stream each cell's output to the terminal")
+    p.add_argument("--cell-timeout", type=float, default=None, help="seconds one cell may run before the notebook fails")
+    p.add_argument("--keep-going", action="store_true", help="run the remaining notebooks after one fails")
+    p.add_argument(
+        "--store", action="store_true", help="execute the notebooks in place with their default parameters (maintainers)"
+    )
+    return p
+
+
+def select_notebooks(patterns: Sequence[str] | None) -> list[Path]:
+    """Return the notebooks to run, in name order."""
+    found = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+    if patterns:
+        found = sorted({nb for pat in patterns for nb in NOTEBOOK_DIR.glob(pat if pat.endswith(".ipynb") else f"{pat}*.ipynb")})
+    if not found:
+        raise ConfigError(f"no notebooks match {list(patterns or [])} in {NOTEBOOK_DIR}")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse arguments, run the series, print a summary; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        notebooks = select_notebooks(args.notebooks)
+        given = load_config(args.config)
+        given.update(parse_assignment(a) for a in args.param)
+        if args.data_root is not None:
+            given["data_root"] = args.data_root
+        for name in PATH_PARAMETERS:
+            if given.get(name):
+                given[name] = str(Path(given[name]).expanduser().resolve())
+        out = None
+        if not args.store:
+            default_out = f"runs/{Path(given['data_root']).name}" if given.get("data_root") else "runs/demo"
+            out = Path(args.out or default_out).expanduser().resolve()
+            out.mkdir(parents=True, exist_ok=True)
+            given["output_dir"] = str(out)
+            check_known(notebooks, given)
+        elif given:
+            raise ConfigError("--store executes the notebooks with their defaults; give no parameters with it")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    outcomes = run_series(notebooks, out, given, args.log_output, args.cell_timeout, fail_fast=not args.keep_going)
+    print(summary(outcomes))
+    if out is not None:
+        print(f"run folder: {out}")
+    failed = [o for o in outcomes if o.status != "passed"]
+    return 1 if failed or len(outcomes) < len(notebooks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

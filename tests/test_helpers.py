@@ -1,0 +1,308 @@
+"""Unit tests for helpers.py, in the order data flows."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+import helpers as h
+from conftest import write_images
+
+COUNTS = {"cats": [3, 3, 2, 2], "dogs": [3, 1, 2, 2]}
+
+# --------------------------------------------------------------------------- setup
+
+
+def test_resolve_path_is_relative_to_project_root():
+    assert h.resolve_path("runs/x") == h.PROJECT_ROOT / "runs" / "x"
+    assert h.resolve_path("/tmp/abs") == Path("/tmp/abs")
+
+
+def test_collect_parameters_returns_names_defined_after_the_snapshot():
+    namespace = {"In": [], "_i1": "", "helpers": h}
+    before = set(namespace)
+    namespace.update({"epochs": 3, "data_root": "", "_i2": "x"})
+    assert h.collect_parameters(namespace, before) == {"epochs": 3, "data_root": ""}
+
+
+# --------------------------------------------------------------------------- find files
+
+
+def test_find_class_files_sorted_classes_and_image_files_only(flat_root: Path):
+    (flat_root / "train" / "cats" / ".hidden.jpg").write_bytes(b"x")
+    (flat_root / "train" / "cats" / "notes.txt").write_text("not an image")
+    (flat_root / "train" / ".DS_Store").write_bytes(b"x")
+    files = h.find_class_files(flat_root)
+    assert list(files) == ["cats", "dogs"]
+    assert len(files["cats"]) == 12 and len(files["dogs"]) == 8
+    assert all(f.suffix == ".jpg" and not f.name.startswith(".") for f in files["cats"])
+    assert files["cats"] == sorted(files["cats"])
+
+
+def test_find_class_files_missing_root_names_the_folder(tmp_path: Path):
+    with pytest.raises(h.DataError, match=str(tmp_path / "nope")):
+        h.find_class_files(tmp_path / "nope")
+
+
+def test_find_class_files_missing_train_folder(tmp_path: Path):
+    with pytest.raises(h.DataError, match="train"):
+        h.find_class_files(tmp_path)
+
+
+def test_find_class_files_empty_class_is_named(flat_root: Path):
+    (flat_root / "train" / "birds").mkdir()
+    with pytest.raises(h.DataError, match="birds"):
+        h.find_class_files(flat_root)
+
+
+def test_class_roles_checks_positive_class_and_count():
+    assert h.class_roles(["cats", "dogs"], "dogs") == ("cats", "dogs")
+    assert h.class_roles(["cats", "dogs"], "cats") == ("dogs", "cats")
+    with pytest.raises(h.DataError, match="positive_class='birds'"):
+        h.class_roles(["cats", "dogs"], "birds")
+    with pytest.raises(h.DataError, match="exactly two"):
+        h.class_roles(["a", "b", "c"], "a")
+
+
+# --------------------------------------------------------------------------- demo data
+
+
+def test_demo_dataset_is_deterministic_and_in_the_kaggle_layout(tmp_path: Path):
+    a = h.make_demo_dataset(tmp_path / "a", per_class=5)
+    b = h.make_demo_dataset(tmp_path / "b", per_class=5)
+    files_a, files_b = h.find_class_files(a), h.find_class_files(b)
+    assert list(files_a) == ["cats", "dogs"] and len(files_a["dogs"]) == 5
+    for fa, fb in zip(files_a["dogs"], files_b["dogs"]):
+        assert fa.read_bytes() == fb.read_bytes()
+
+
+def test_demo_classes_differ_in_blob_colour(tiny_demo_root: Path):
+    """The positive blobs are warmer on average: a crude red-minus-blue score separates the classes."""
+    from PIL import Image
+
+    files = h.find_class_files(tiny_demo_root)
+    warmth = {c: np.mean([np.asarray(Image.open(f), float)[..., 0].mean() - np.asarray(Image.open(f), float)[..., 2].mean()
+                          for f in fs]) for c, fs in files.items()}
+    assert warmth["dogs"] > warmth["cats"]
+
+
+# --------------------------------------------------------------------------- split
+
+
+def test_splits_are_disjoint_sized_and_labelled_by_folder(flat_root: Path):
+    files = h.find_class_files(flat_root)
+    splits = h.split_files(files, COUNTS, "dogs", seed=1)
+    assert list(splits) == list(h.SPLIT_NAMES)
+    all_files = [f for s in splits.values() for f in s.files]
+    assert len(all_files) == len(set(all_files)) == 18
+    for name, i in zip(h.SPLIT_NAMES, range(4)):
+        assert len(splits[name]) == COUNTS["cats"][i] + COUNTS["dogs"][i]
+        assert splits[name].positives == COUNTS["dogs"][i]
+        for f, label in zip(splits[name].files, splits[name].labels):
+            assert label == (Path(f).parent.name == "dogs")
+
+
+def test_splits_are_deterministic_and_depend_on_seed(flat_root: Path):
+    files = h.find_class_files(flat_root)
+    first = h.split_files(files, COUNTS, "dogs", seed=1)
+    again = h.split_files(files, COUNTS, "dogs", seed=1)
+    other = h.split_files(files, COUNTS, "dogs", seed=2)
+    assert all(first[n].files == again[n].files for n in h.SPLIT_NAMES)
+    assert any(first[n].files != other[n].files for n in h.SPLIT_NAMES)
+
+
+def test_split_asking_for_too_many_files_names_class_asked_and_found(flat_root: Path):
+    files = h.find_class_files(flat_root)
+    with pytest.raises(h.DataError, match=r"'dogs'.*asks? for 10 files.*only 8"):
+        h.split_files(files, {"cats": [1, 1, 1, 1], "dogs": [4, 2, 2, 2]}, "dogs", seed=0)
+
+
+def test_split_counts_must_match_split_names_and_classes(flat_root: Path):
+    files = h.find_class_files(flat_root)
+    with pytest.raises(h.DataError, match="4 split counts"):
+        h.split_files(files, {"cats": [1, 1], "dogs": [1, 1, 1, 1]}, "dogs", seed=0)
+    with pytest.raises(h.DataError, match="birds"):
+        h.split_files(files, {"birds": [1, 1, 1, 1]}, "dogs", seed=0)
+
+
+def test_split_table_counts(flat_root: Path):
+    splits = h.split_files(h.find_class_files(flat_root), COUNTS, "dogs", seed=0)
+    table = h.split_table(splits, "cats", "dogs")
+    assert table.loc["train_unbalanced", "cats"] == 3 and table.loc["train_unbalanced", "dogs"] == 1
+    assert table.loc["val", "positive share"] == 0.5
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def test_pipeline_shapes_dtypes_and_order(flat_root: Path):
+    splits = h.split_files(h.find_class_files(flat_root), COUNTS, "dogs", seed=0)
+    ds = h.make_dataset(splits["train_balanced"], image_size=16, batch_size=4, shuffle=False, seed=0)
+    x, y = next(iter(ds))
+    assert x.shape == (4, 16, 16, 3) and x.dtype.name == "float32" and y.dtype.name == "float32"
+    assert 0.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
+    labels = np.concatenate([b[1].numpy() for b in ds])
+    np.testing.assert_array_equal(labels, splits["train_balanced"].labels)
+
+
+def test_shuffled_pipeline_keeps_each_image_with_its_label_and_reshuffles(flat_root: Path):
+    splits = h.split_files(h.find_class_files(flat_root), {"cats": [12, 0, 0, 0], "dogs": [8, 0, 0, 0]}, "dogs", seed=0)
+    ds = h.make_dataset(splits["train_balanced"], image_size=8, batch_size=5, shuffle=True, seed=3)
+    epochs = []
+    for _ in range(2):
+        xs, ys = zip(*[(b[0].numpy(), b[1].numpy()) for b in ds])
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        brightness = x.mean(axis=(1, 2, 3))
+        np.testing.assert_array_equal(brightness > 0.5, y == 1)  # white images are the dogs
+        epochs.append(y)
+    assert sorted(epochs[0]) == sorted(epochs[1]) and epochs[0].sum() == 8
+    assert not np.array_equal(epochs[0], epochs[1])  # a fresh order each epoch
+
+
+def test_decode_reads_png_and_resizes(tmp_path: Path):
+    from PIL import Image
+
+    p = tmp_path / "x.png"
+    Image.fromarray(np.full((30, 50, 3), 200, np.uint8)).save(p)
+    img = h.decode_image(str(p), 12).numpy()
+    assert img.shape == (12, 12, 3) and img.dtype == np.uint8 and abs(int(img.mean()) - 200) <= 1
+
+
+# --------------------------------------------------------------------------- model
+
+
+def test_cnn_shapes_and_output_bias():
+    model = h.build_cnn(32, output_bias=math.log(1 / 10))
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 1)
+    assert model.layers[-1].get_weights()[1][0] == pytest.approx(math.log(0.1))
+    out = model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0)
+    assert out.shape == (2, 1) and np.all((out > 0) & (out < 1))
+
+
+def test_reseeding_gives_identical_initial_weights():
+    h.seed_everything(3)
+    first = h.build_cnn(16).get_weights()
+    h.build_cnn(16)  # consuming random state in between must not matter once we reseed
+    h.seed_everything(3)
+    second = h.build_cnn(16).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_training_metrics_include_roc_and_pr_auc():
+    names = [m.name for m in h.training_metrics()]
+    assert {"tp", "fp", "tn", "fn", "accuracy", "precision", "recall", "roc_auc", "pr_auc"} == set(names)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def test_evaluation_row_on_a_hand_made_example():
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.6, 0.2, 0.7, 0.3, 0.1, 0.05, 0.4])
+    row = h.evaluation_row(labels, scores, threshold=0.5)
+    assert (row["TP"], row["FP"], row["TN"], row["FN"]) == (2, 1, 4, 1)
+    assert row["accuracy"] == pytest.approx(6 / 8)
+    assert row["precision"] == pytest.approx(2 / 3) and row["recall"] == pytest.approx(2 / 3)
+    assert row["F1"] == pytest.approx(2 / 3)
+    assert row["balanced accuracy"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert row["ROC-AUC"] == pytest.approx(11 / 15)  # 11 of the 15 positive-negative pairs ranked right
+    assert row["PR-AUC"] == pytest.approx(average_precision_score(labels, scores))
+
+
+def test_evaluation_table_has_one_row_per_model_and_integer_counts():
+    labels = np.array([0, 0, 1, 1])
+    table = h.evaluation_table(labels, {"a": np.array([0.1, 0.2, 0.8, 0.9]), "b": np.array([0.6, 0.7, 0.8, 0.9])})
+    assert list(table.index) == ["a", "b"] and table.index.name == "model"
+    assert table.loc["a", "recall"] == 1.0 and table.loc["b", "FP"] == 2 and table["TP"].dtype.kind == "i"
+    assert table.loc["b", "precision"] == 0.5
+
+
+def test_all_negative_predictions_give_zero_precision_not_an_error():
+    row = h.evaluation_row(np.array([0, 1, 0]), np.array([0.1, 0.2, 0.3]))
+    assert row["precision"] == 0.0 and row["recall"] == 0.0 and row["TP"] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_auc_functions_equal_sklearn_with_ties(seed: int):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(300) < 0.1).astype(int)
+    labels[:2] = [0, 1]
+    scores = np.round(rng.random(300) + 0.3 * labels, 1)  # rounding makes many ties
+    assert h.fast_roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert h.fast_average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_paired_bootstrap_sees_a_real_difference_and_not_a_null_one():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(600) < 0.1).astype(int)
+    good = labels * 1.0 + rng.normal(0, 0.3, 600)
+    poor = labels * 0.2 + rng.normal(0, 0.3, 600)
+    diff, low, high = h.paired_bootstrap(labels, good, poor, "PR-AUC", n_boot=300)
+    assert low > 0 and low <= diff <= high
+    assert "larger than" in h.describe_difference("good", "poor", diff, low, high)
+    same = h.paired_bootstrap(labels, good, good, "ROC-AUC", n_boot=50)
+    assert same == (0.0, 0.0, 0.0)
+    assert "within" in h.describe_difference("a", "b", 0.01, -0.02, 0.04)
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def test_plots_draw_without_error(flat_root: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    files = h.find_class_files(flat_root)
+    assert len(h.plot_sample_grid(files, per_class=3).axes) == 6
+    ax = h.plot_loss({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, "t")
+    assert len(ax.lines) == 2
+    ax = h.plot_confusion_matrix(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]), ["cats", "dogs"], "m")
+    assert [t.get_text() for t in ax.texts] == ["1", "0", "1", "1"]
+
+
+# --------------------------------------------------------------------------- record results
+
+
+def test_results_round_trip_and_atomic_write(flat_root: Path, tmp_path: Path):
+    splits = h.split_files(h.find_class_files(flat_root), COUNTS, "dogs", seed=0)
+    test = splits["test"]
+    scores = {"m": np.linspace(0, 1, len(test))}
+    table = h.evaluation_table(test.labels, scores)
+    out = tmp_path / "run"
+    path = h.save_results(out, "exp", {"epochs": 2}, test, flat_root, scores, table, {"m": {"loss": [1.0]}})
+    assert path == out / "results" / "exp.json"
+    assert [p.name for p in path.parent.iterdir()] == ["exp.json"]  # no temporary file left behind
+    loaded = h.load_results(out)["exp"]
+    assert loaded["parameters"] == {"epochs": 2}
+    assert loaded["test"]["labels"] == test.labels.tolist()
+    assert loaded["test"]["files"][0].startswith("train/")
+    assert loaded["metrics"]["m"]["TP"] == table.loc["m", "TP"]
+    json.loads(path.read_text())  # valid JSON
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+
+def _train_and_score(root: Path, seed: int) -> np.ndarray:
+    h.seed_everything(seed)
+    files = h.find_class_files(root)
+    splits = h.split_files(files, {"cats": [20, 0, 10, 10], "dogs": [20, 0, 10, 10]}, "dogs", seed=0)
+    ds = {n: h.make_dataset(s, 32, 8, shuffle=n == "train_balanced", seed=seed) for n, s in splits.items() if len(s)}
+    model = h.compile_model(h.build_cnn(32))
+    h.train_model(model, ds["train_balanced"], ds["val"], epochs=2, verbose=0)
+    return h.predict_scores(model, ds["test"])
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_predictions(tiny_demo_root: Path):
+    first = _train_and_score(tiny_demo_root, seed=7)
+    second = _train_and_score(tiny_demo_root, seed=7)
+    np.testing.assert_array_equal(first, second)
+    table_a = h.evaluation_table(np.r_[np.zeros(10), np.ones(10)], {"m": first})
+    table_b = h.evaluation_table(np.r_[np.zeros(10), np.ones(10)], {"m": second})
+    assert table_a.equals(table_b)
