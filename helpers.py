@@ -12,7 +12,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of notebook outputs
 
@@ -235,6 +235,41 @@ def split_table(splits: Mapping[str, Split], negative: str, positive: str) -> pd
     return pd.DataFrame(rows).set_index("split")
 
 
+@dataclass
+class Data:
+    """Everything an experiment needs about its data: where it is, the classes, the splits and their decoded images."""
+
+    root: Path
+    files_by_class: dict[str, list[Path]]
+    negative: str
+    positive: str
+    splits: dict[str, Split]
+    images: dict[str, np.ndarray]
+
+    @property
+    def classes(self) -> list[str]:
+        """[negative, positive] class names (label 0, label 1)."""
+        return [self.negative, self.positive]
+
+
+def prepare_data(
+    data_root: str,
+    positive_class: str,
+    negative_split_counts: Sequence[int],
+    positive_split_counts: Sequence[int],
+    split_seed: int,
+    image_size: int,
+) -> Data:
+    """Find the files, name the classes, cut the splits and decode every split's images once."""
+    root = data_root_or_demo(data_root)
+    files_by_class = find_class_files(root)
+    negative, positive = class_roles(files_by_class, positive_class)
+    counts = {negative: negative_split_counts, positive: positive_split_counts}
+    splits = split_files(files_by_class, counts, positive, seed=split_seed)
+    print(f"data: {data_root or 'built-in synthetic demo data'}; positive (rare) class {positive!r}, negative {negative!r}")
+    return Data(root, files_by_class, negative, positive, splits, load_split_images(splits, image_size))
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -248,17 +283,95 @@ def decode_image(path: Any, image_size: int) -> Any:
     return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
 
 
-def make_dataset(split: Split, image_size: int, batch_size: int, shuffle: bool, seed: int) -> Any:
-    """Build a tf.data pipeline: decode once (cached), optionally shuffle each epoch, scale to [0, 1], batch, prefetch."""
+def load_images(split: Split, image_size: int) -> np.ndarray:
+    """Decode and resize every file of a split once, in parallel, into a uint8 array (n, size, size, 3)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((list(split.files), split.labels.astype(np.float32)))
-    ds = ds.map(lambda p, y: (decode_image(p, image_size), y), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.cache()
+    if not len(split):
+        return np.zeros((0, image_size, image_size, 3), np.uint8)
+    ds = tf.data.Dataset.from_tensor_slices(list(split.files))
+    ds = ds.map(lambda p: decode_image(p, image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return np.concatenate([batch.numpy() for batch in ds.batch(256)])
+
+
+def load_split_images(splits: Mapping[str, Split], image_size: int) -> dict[str, np.ndarray]:
+    """Decode every split once; all models and seeds then train from these arrays without decoding again."""
+    return {name: load_images(split, image_size) for name, split in splits.items()}
+
+
+def _scale(x: Any, y: Any) -> tuple[Any, Any]:
+    """Turn uint8 pixels into float32 in [0, 1]."""
+    import tensorflow as tf
+
+    return tf.cast(x, tf.float32) / 255.0, y
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
+    """Build a tf.data pipeline over decoded images: optionally reshuffled every epoch, scaled, batched, prefetched."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.float32)))
     if shuffle:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return ds.map(_scale, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep every positive and an equal number of randomly chosen negatives."""
+    labels = np.asarray(labels)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    keep_neg = np.random.default_rng(seed).choice(neg, size=min(len(pos), len(neg)), replace=False)
+    keep = np.sort(np.concatenate([pos, keep_neg]))
+    return images[keep], labels[keep]
+
+
+def augmentation(seed: int) -> Any:
+    """Return seeded Keras preprocessing layers for mild, label-preserving augmentation."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.08, fill_mode="reflect", seed=seed + 1),
+            layers.RandomZoom(0.1, fill_mode="reflect", seed=seed + 2),
+        ],
+        name="augment",
+    )
+
+
+def make_resampled_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    seed: int,
+    positive_fraction: float = 0.5,
+    augment_positives: bool = False,
+) -> tuple[Any, int]:
+    """Oversample: one shuffled, repeated dataset per class mixed with explicit weights; return it and steps per epoch."""
+    import tensorflow as tf
+
+    labels = np.asarray(labels)
+    per_class = []
+    for label in (0, 1):
+        x = images[labels == label]
+        ds = tf.data.Dataset.from_tensor_slices((x, np.full(len(x), label, np.float32)))
+        ds = ds.shuffle(len(x), seed=seed + label, reshuffle_each_iteration=True).repeat().map(_scale)
+        if label == 1 and augment_positives:
+            layer = augmentation(seed)
+            ds = ds.map(lambda x, y: (layer(x, training=True), y))  # after the decode, so no image is decoded again
+        per_class.append(ds)
+    mixed = tf.data.Dataset.sample_from_datasets(
+        per_class, weights=[1.0 - positive_fraction, positive_fraction], seed=seed, rerandomize_each_iteration=True
+    )
+    steps = math.ceil(2 * int((labels == 0).sum()) / batch_size)  # an epoch shows about as many negatives as there are
+    return mixed.batch(batch_size).prefetch(tf.data.AUTOTUNE), steps
+
+
+def positive_share(ds: Any, steps: int) -> tuple[float, int]:
+    """Return the share of positive labels and the number of images in the first `steps` batches of a dataset."""
+    labels = np.concatenate([y.numpy() for _, y in ds.take(steps)])
+    return float(labels.mean()), len(labels)
 
 
 # --------------------------------------------------------------------------- model
@@ -291,6 +404,23 @@ def build_cnn(image_size: int, output_bias: float | None = None) -> Any:
     )
 
 
+def initial_bias(labels: np.ndarray) -> float:
+    """Return b0 = ln(pos/neg), the output bias that makes the untrained model predict the training prior."""
+    pos = int(np.sum(labels))
+    return math.log(pos / (len(labels) - pos))
+
+
+def class_weights(labels: np.ndarray, positive_weight: float | str) -> dict[int, float]:
+    """Return Keras class weights: {0: 1, 1: w}, or for "balanced" total / (2 * count) for each class."""
+    labels = np.asarray(labels)
+    if positive_weight == "balanced":
+        total = len(labels)
+        return {c: total / (2 * int((labels == c).sum())) for c in (0, 1)}
+    if isinstance(positive_weight, str) or float(positive_weight) <= 0:
+        raise ValueError(f"positive_weight must be a positive number or 'balanced', got {positive_weight!r}")
+    return {0: 1.0, 1: float(positive_weight)}
+
+
 def training_metrics() -> list[Any]:
     """Return the metrics tracked during training: counts, accuracy, precision, recall, ROC-AUC and PR-AUC."""
     from keras import metrics
@@ -308,39 +438,135 @@ def training_metrics() -> list[Any]:
     ]
 
 
-def compile_model(model: Any, learning_rate: float = 1e-3) -> Any:
-    """Compile `model` with Adam, binary cross-entropy and the training metrics; return it."""
+def compile_model(model: Any, loss: Any = "binary_crossentropy", learning_rate: float = 1e-3) -> Any:
+    """Compile `model` with Adam, the given loss and the training metrics; return it."""
     import keras
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy",
-        metrics=training_metrics(),
-    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=training_metrics())
     return model
 
 
 # --------------------------------------------------------------------------- train
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of training the CNN: which training split, how it is resampled, weighted, initialised and scored."""
+
+    name: str
+    train_split: str = "train_unbalanced"
+    sampling: str = "none"  # "none", "oversample" or "undersample"
+    augment_positives: bool = False
+    class_weight: Mapping[int, float] | None = None
+    output_bias: float | None = None
+    focal: tuple[float, float] | None = None  # (alpha, gamma) for binary focal cross-entropy
+
+
+@dataclass
+class ModelRun:
+    """One trained model (a variant under one seed): its validation and test scores and its history."""
+
+    model: str
+    seed: int
+    val_scores: np.ndarray
+    test_scores: np.ndarray
+    history: dict[str, list[float]]
+    best_epoch: int
+
+
+def variant_loss(variant: Variant) -> Any:
+    """Return the loss of a variant: binary cross-entropy, or focal loss with its alpha and gamma."""
+    import keras
+
+    if variant.focal is None:
+        return "binary_crossentropy"
+    alpha, gamma = variant.focal
+    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=alpha, gamma=gamma)
+
+
+def training_data(variant: Variant, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int) -> tuple[Any, int | None]:
+    """Return a variant's training dataset and its steps per epoch (None: one pass over the data)."""
+    if variant.sampling == "oversample":
+        return make_resampled_dataset(images, labels, batch_size, seed, augment_positives=variant.augment_positives)
+    if variant.sampling == "undersample":
+        images, labels = undersample(images, labels, seed)
+    elif variant.sampling != "none":
+        raise ValueError(f"unknown sampling {variant.sampling!r}; use 'none', 'oversample' or 'undersample'")
+    return make_dataset(images, labels, batch_size, shuffle=True, seed=seed), None
+
+
 def train_model(
     model: Any,
     train_ds: Any,
     val_ds: Any,
-    epochs: int,
+    max_epochs: int,
+    patience: int = 0,
+    steps_per_epoch: int | None = None,
     class_weight: Mapping[int, float] | None = None,
     verbose: int = 2,
-) -> dict[str, list[float]]:
-    """Fit `model` and return its per-epoch history (train and validation metrics)."""
+) -> tuple[dict[str, list[float]], int]:
+    """Fit `model`, with early stopping on validation PR-AUC when patience > 0; return history and best epoch (1-based)."""
+    import keras
+
+    callbacks = []
+    if patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_pr_auc", mode="max", patience=patience, restore_best_weights=True)
+        )
     history = model.fit(
         train_ds,
         validation_data=val_ds,
-        epochs=epochs,
+        epochs=max_epochs,
+        steps_per_epoch=steps_per_epoch,
         class_weight=dict(class_weight) if class_weight else None,
+        callbacks=callbacks,
         shuffle=False,  # the tf.data pipeline shuffles each epoch itself
         verbose=verbose,
     )
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    best = int(np.argmax(hist["val_pr_auc"])) + 1 if patience > 0 else len(hist["loss"])
+    return hist, best
+
+
+def train_variant(
+    variant: Variant,
+    seed: int,
+    images: Mapping[str, np.ndarray],
+    splits: Mapping[str, Split],
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    verbose: int = 2,
+) -> ModelRun:
+    """Train one variant under one seed from the seed's initial weights; score validation and test sets."""
+    seed_everything(seed)  # same seed -> same initial weights for every variant
+    image_size = images["val"].shape[1]
+    model = compile_model(build_cnn(image_size, variant.output_bias), loss=variant_loss(variant))
+    train_ds, steps = training_data(variant, images[variant.train_split], splits[variant.train_split].labels, batch_size, seed)
+    val_ds = make_dataset(images["val"], splits["val"].labels, batch_size)
+    history, best = train_model(model, train_ds, val_ds, max_epochs, patience, steps, variant.class_weight, verbose)
+    test_ds = make_dataset(images["test"], splits["test"].labels, batch_size)
+    return ModelRun(variant.name, seed, predict_scores(model, val_ds), predict_scores(model, test_ds), history, best)
+
+
+def run_variants(
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    images: Mapping[str, np.ndarray],
+    splits: Mapping[str, Split],
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    verbose: int = 2,
+) -> list[ModelRun]:
+    """Train every variant once per seed, printing progress; return the runs in (seed, variant) order."""
+    runs, total = [], len(variants) * len(seeds)
+    for seed in seeds:
+        for variant in variants:
+            print(f"--- model {len(runs) + 1}/{total}: {variant.name}, seed {seed}", flush=True)
+            runs.append(train_variant(variant, seed, images, splits, batch_size, max_epochs, patience, verbose))
+            print(f"    best epoch {runs[-1].best_epoch} of {len(runs[-1].history['loss'])}", flush=True)
+    return runs
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -380,6 +606,95 @@ def evaluation_table(labels: np.ndarray, scores_by_model: Mapping[str, np.ndarra
     table.index.name = "model"
     counts = ["TP", "FP", "TN", "FN"]
     return table.astype({c: int for c in counts})
+
+
+def threshold_best_f1(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Return the score threshold (predict positive at >= threshold) with the highest F1 on these labels."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def threshold_for_recall(labels: np.ndarray, scores: np.ndarray, target_recall: float) -> float:
+    """Lower the threshold from the top score until recall reaches `target_recall`; return that threshold."""
+    from sklearn.metrics import precision_recall_curve
+
+    _, recall, thresholds = precision_recall_curve(labels, scores)
+    reaching = np.flatnonzero(recall[:-1] >= target_recall)  # thresholds ascend, recall descends
+    return float(thresholds[reaching[-1]])
+
+
+def prior_shift_threshold(train_prior: float, target_prior: float = 0.5) -> float:
+    """Threshold on a model trained at positive prior `train_prior` equal to 0.5 after correcting to `target_prior`."""
+    a = train_prior * (1.0 - target_prior)
+    return a / (a + target_prior * (1.0 - train_prior))
+
+
+THRESHOLD_RULES = ("0.5", "tuned")  # tuned: the best-F1 threshold on the validation set
+
+
+def run_metrics(
+    runs: Sequence[ModelRun],
+    val_labels: np.ndarray,
+    test_labels: np.ndarray,
+    extra_rules: Mapping[str, Callable[[ModelRun], float]] | None = None,
+) -> pd.DataFrame:
+    """Return one row per (model, seed, threshold rule) of test metrics; 'tuned' is the best-F1 threshold on validation."""
+    rows = []
+    for run in runs:
+        thresholds = {"0.5": 0.5, "tuned": threshold_best_f1(val_labels, run.val_scores)}
+        thresholds.update({name: rule(run) for name, rule in (extra_rules or {}).items()})
+        for rule, t in thresholds.items():
+            rows.append({"model": run.model, "seed": run.seed, "rule": rule, "threshold": t,
+                         **evaluation_row(test_labels, run.test_scores, t)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def rule_table(metrics: pd.DataFrame, columns: Sequence[str] = ("threshold", "precision", "recall", "F1", "balanced accuracy")) -> pd.DataFrame:
+    """Summarise test metrics per threshold rule as 'mean ± sd' over seeds."""
+    grouped = metrics.groupby("rule", sort=False)
+    table = pd.DataFrame({c: grouped[c].mean().map("{:.3f}".format) + " ± " + grouped[c].std(ddof=1).fillna(0.0).map("{:.3f}".format)
+                          for c in columns})  # fmt: skip
+    table.insert(0, "seeds", grouped["seed"].nunique())
+    return table
+
+
+SUMMARY_METRICS = ("PR-AUC", "ROC-AUC", "recall", "precision", "F1", "balanced accuracy")
+
+
+def mean_std_table(metrics: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Summarise per-seed metrics as 'mean ± sd' per model: threshold-free metrics once, the others per threshold rule."""
+    columns: dict[str, pd.Series] = {}
+    grouped = metrics.groupby("model", sort=False)
+    fmt = lambda g, col: f"{g[col].mean():.{digits}f} ± {g[col].std(ddof=1) if len(g) > 1 else 0.0:.{digits}f}"  # noqa: E731
+    first = metrics[metrics["rule"] == "0.5"].groupby("model", sort=False)
+    for col in ("PR-AUC", "ROC-AUC"):
+        columns[col] = first.apply(lambda g, c=col: fmt(g, c), include_groups=False)
+    for rule in THRESHOLD_RULES:
+        sub = metrics[metrics["rule"] == rule].groupby("model", sort=False)
+        for col in SUMMARY_METRICS[2:]:
+            columns[f"{col} @{rule}"] = sub.apply(lambda g, c=col: fmt(g, c), include_groups=False)
+    table = pd.DataFrame(columns)
+    table.insert(0, "seeds", grouped["seed"].nunique())
+    return table.reindex(list(dict.fromkeys(metrics["model"])))
+
+
+def spread_verdict(metrics: pd.DataFrame, metric: str = "PR-AUC", reference: str | None = None) -> list[str]:
+    """Say, for each model against the reference (default: the best by mean), whether the gap exceeds the seed spread."""
+    per_model = metrics[metrics["rule"] == "0.5"].groupby("model", sort=False)[metric]
+    mean, sd = per_model.mean(), per_model.std(ddof=1).fillna(0.0)
+    reference = reference or str(mean.idxmax())
+    lines = [f"Reference: {reference}, {metric} {mean[reference]:.3f} ± {sd[reference]:.3f} over {per_model.size()[reference]} seed(s)."]
+    for model in mean.sort_values(ascending=False).index:
+        if model == reference:
+            continue
+        gap = mean[model] - mean[reference]
+        larger = abs(gap) > sd[model] + sd[reference]
+        verdict = "larger than the seed-to-seed spread" if larger else "within the seed-to-seed spread"
+        lines.append(f"{model}: {gap:+.3f} against {reference}, {verdict}.")
+    return lines
 
 
 def fast_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -485,6 +800,86 @@ def plot_sample_grid(files_by_class: Mapping[str, Sequence[Path]], per_class: in
     return fig
 
 
+def plot_augmented(image: np.ndarray, seed: int, copies: int = 6) -> Any:
+    """Show one image and `copies` augmented versions of it, as the oversampled minority sees them."""
+    import matplotlib.pyplot as plt
+
+    layer = augmentation(seed)
+    fig, axes = plt.subplots(1, copies + 1, figsize=(1.6 * (copies + 1), 1.9))
+    x = image.astype(np.float32)[None] / 255.0
+    for i, ax in enumerate(axes):
+        shown = x[0] if i == 0 else np.asarray(layer(x, training=True))[0]
+        ax.imshow(np.clip(shown, 0, 1))
+        ax.set(xticks=[], yticks=[], title="original" if i == 0 else f"copy {i}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(runs: Sequence[ModelRun], title: str) -> Any:
+    """Plot loss and PR-AUC per epoch, train (solid) vs validation (dashed), one colour per seed."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for i, run in enumerate(runs):
+        epochs = np.arange(1, len(run.history["loss"]) + 1)
+        for ax, key in zip(axes, ("loss", "pr_auc")):
+            ax.plot(epochs, run.history[key], color=f"C{i}", label=f"train, seed {run.seed}")
+            ax.plot(epochs, run.history[f"val_{key}"], "--", color=f"C{i}", label=f"validation, seed {run.seed}")
+        axes[1].plot(run.best_epoch, run.history["val_pr_auc"][run.best_epoch - 1], "o", color=f"C{i}")
+    axes[0].set(title=f"{title}: loss", xlabel="epoch")
+    axes[1].set(title=f"{title}: PR-AUC (dot: weights kept)", xlabel="epoch")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_curves(runs: Sequence[ModelRun], test_labels: np.ndarray) -> Any:
+    """Overlay each model's PR and ROC curves on the test set, averaged over seeds on a common grid."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    grid = np.linspace(0, 1, 201)
+    fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))
+    by_model: dict[str, list[ModelRun]] = {}
+    for run in runs:
+        by_model.setdefault(run.model, []).append(run)
+    for i, (model, model_runs) in enumerate(by_model.items()):
+        precisions, tprs = [], []
+        for run in model_runs:
+            p, r, _ = precision_recall_curve(test_labels, run.test_scores)  # recall runs from 1 down to 0
+            interpolated = np.maximum.accumulate(p)  # the best precision at this recall or higher
+            precisions.append(np.interp(grid, r[::-1], interpolated[::-1]))
+            fpr, tpr, _ = roc_curve(test_labels, run.test_scores)
+            tprs.append(np.interp(grid, fpr, tpr))
+        style = dict(color=f"C{i % 10}", linestyle="-" if i < 10 else "--", label=model)
+        ax_pr.plot(grid, np.mean(precisions, axis=0), **style)
+        ax_roc.plot(grid, np.mean(tprs, axis=0), **style)
+    base_rate = float(np.mean(test_labels))
+    ax_pr.axhline(base_rate, color="grey", lw=0.8, ls=":", label=f"chance ({base_rate:.2f})")
+    ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax_pr.set(title="Precision-recall (test, mean over seeds)", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    ax_roc.set(title="ROC (test, mean over seeds)", xlabel="false positive rate", ylabel="true positive rate")
+    ax_pr.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_bars(metrics: pd.DataFrame, columns: Sequence[tuple[str, str]] = (("PR-AUC", "0.5"), ("recall", "0.5"), ("recall", "tuned"))) -> Any:
+    """Bar chart of mean ± sd over seeds per model for the given (metric, threshold rule) pairs."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(metrics["model"]))
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.35 * len(models) + 1.5), sharey=True)
+    for ax, (metric, rule) in zip(np.atleast_1d(axes), columns):
+        g = metrics[metrics["rule"] == rule].groupby("model", sort=False)[metric]
+        mean, sd = g.mean().reindex(models), g.std(ddof=1).reindex(models).fillna(0.0)
+        ax.barh(models, mean, xerr=sd, color=[f"C{i % 10}" for i in range(len(models))], capsize=3)
+        ax.set(title=metric if metric in ("PR-AUC", "ROC-AUC") else f"{metric} @ {rule}", xlim=(0, 1))
+    np.atleast_1d(axes)[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- record results
 
 
@@ -518,23 +913,24 @@ def save_results(
     output_dir: str | os.PathLike[str],
     experiment: str,
     parameters: Mapping[str, Any],
-    test: Split,
+    splits: Mapping[str, Split],
     data_root: Path,
-    scores_by_model: Mapping[str, np.ndarray],
-    table: pd.DataFrame,
-    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    classes: Sequence[str],
+    runs: Sequence[ModelRun],
 ) -> Path:
-    """Record one experiment's parameters, metrics table, test labels and scores as `<output_dir>/results/<experiment>.json`."""
+    """Record an experiment's parameters, test files and labels, and every run's scores and history as JSON."""
     payload = {
         "experiment": experiment,
         "parameters": {k: v for k, v in parameters.items() if k != "output_dir"},  # the file's own folder: left out
-        "metrics": {model: row for model, row in table.to_dict(orient="index").items()},
-        "test": {
-            "files": [os.path.relpath(f, data_root) for f in test.files],
-            "labels": test.labels,
-            "scores": {name: np.round(s, 6) for name, s in scores_by_model.items()},
-        },
-        "histories": histories,
+        "classes": {"negative": classes[0], "positive": classes[1]},
+        "val": {"labels": splits["val"].labels},
+        "test": {"files": [Path(os.path.relpath(f, data_root)).as_posix() for f in splits["test"].files],
+                 "labels": splits["test"].labels},  # fmt: skip
+        "runs": [
+            {"model": r.model, "seed": r.seed, "best_epoch": r.best_epoch, "history": r.history,
+             "val_scores": np.round(r.val_scores, 6), "test_scores": np.round(r.test_scores, 6)}  # fmt: skip
+            for r in runs
+        ],
     }
     return write_json_atomic(resolve_path(output_dir) / RESULTS_DIRNAME / f"{experiment}.json", payload)
 
@@ -542,4 +938,25 @@ def save_results(
 def load_results(output_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Read every results file of a run folder, keyed by experiment name."""
     folder = resolve_path(output_dir) / RESULTS_DIRNAME
+    if not folder.is_dir():
+        raise DataError(f"{folder} does not exist: run the experiment notebooks with output_dir={str(output_dir)!r} first")
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def runs_from_results(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[ModelRun], np.ndarray, np.ndarray]:
+    """Collect every run of every experiment; check they share one validation and test set; return runs and labels."""
+    runs: list[ModelRun] = []
+    reference: tuple[str, Any] | None = None
+    for name, result in results.items():
+        key = (result["test"]["files"], result["val"]["labels"])
+        if reference is None:
+            reference = (name, key)
+        elif key != reference[1]:
+            raise DataError(f"results {name!r} and {reference[0]!r} were scored on different test or validation sets; "
+                            "compare runs made with the same data root, split counts and split_seed")  # fmt: skip
+        runs += [ModelRun(r["model"], r["seed"], np.asarray(r["val_scores"]), np.asarray(r["test_scores"]),
+                          r["history"], r["best_epoch"]) for r in result["runs"]]  # fmt: skip
+    if reference is None:
+        raise DataError("no results files found: run the experiment notebooks first")
+    first = next(iter(results.values()))
+    return runs, np.asarray(first["val"]["labels"]), np.asarray(first["test"]["labels"])

@@ -4,6 +4,9 @@
     python run_series.py --data-root ~/data/cats-vs-dogs --out runs/kaggle -p epochs=10
     python run_series.py --config my-params.yaml          # parameters from a YAML mapping
 
+A notebook may declare several parameter sets in its metadata (series.variants); it then runs once per set, into
+one executed copy each. A config file's `variants: {notebook_stem: [{...}, ...]}` replaces those sets.
+
 Each notebook in notebooks/ runs in name order, in the Python environment that runs this script. The run
 folder receives the executed notebooks and, under results/, one machine-readable results file per experiment.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -26,6 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 KERNEL_NAME = "unbalanced-study"
 PATH_PARAMETERS = ("data_root", "output_dir")
+STORE_RESULTS = "runs/notebooks"  # the notebooks' default output_dir
 
 
 class ConfigError(ValueError):
@@ -80,11 +85,44 @@ def parameters_for(notebook: Path, given: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if k in declared}
 
 
-def check_known(notebooks: Sequence[Path], given: dict[str, Any]) -> None:
+def notebook_variants(notebook: Path, overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the parameter sets a notebook runs with: the config's, else its metadata's series.variants, else one."""
+    if notebook.stem in overrides:
+        variants = overrides[notebook.stem]
+    else:
+        variants = json.loads(notebook.read_text(encoding="utf-8"))["metadata"].get("series", {}).get("variants", [{}])
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants) or not variants:
+        raise ConfigError(f"variants for {notebook.stem} must be a non-empty list of parameter mappings, got {variants!r}")
+    return variants
+
+
+def variant_name(notebook: Path, variant: dict[str, Any]) -> str:
+    """Return the executed notebook's file name for one parameter set, e.g. 02_class_weights-positive_weight-10.ipynb."""
+    suffix = "".join(f"-{k}-{v}" for k, v in variant.items())
+    return f"{notebook.stem}{suffix}.ipynb"
+
+
+def plan_runs(notebooks: Sequence[Path], given: dict[str, Any], overrides: dict[str, Any]) -> list[tuple[Path, str, dict[str, Any]]]:
+    """List (notebook, output file name, parameters) for every execution of the run, in order."""
+    plan = []
+    for nb in notebooks:
+        variants = notebook_variants(nb, overrides)
+        for variant in variants:
+            name = variant_name(nb, variant) if len(variants) > 1 or variant else nb.name
+            plan.append((nb, name, parameters_for(nb, {**given, **variant})))
+    return plan
+
+
+def check_known(notebooks: Sequence[Path], given: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
     """Fail when a given parameter is declared by none of the notebooks (papermill alone would only warn)."""
     declared: set[str] = set()
     for nb in notebooks:
         declared |= set(notebook_parameters(nb))
+    stems = {nb.stem for nb in notebooks}
+    for stem, variants in (overrides or {}).items():
+        if stem not in stems:
+            raise ConfigError(f"variants name notebook {stem!r}, which is not in this run: {sorted(stems)}")
+        given = {**given, **{k: v for variant in variants if isinstance(variant, dict) for k, v in variant.items()}}
     unknown = sorted(set(given) - declared)
     if unknown:
         raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks take: {', '.join(sorted(declared))}")
@@ -140,30 +178,29 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def run_series(
-    notebooks: Sequence[Path],
+    plan: Sequence[tuple[Path, str, dict[str, Any]]],
     out: Path | None,
-    given: dict[str, Any],
     log_output: bool = False,
     timeout: float | None = None,
     fail_fast: bool = True,
 ) -> list[Outcome]:
-    """Run each notebook in order; with `out` None, store them executed in place with their defaults."""
+    """Execute each planned notebook in order; with `out` None, store them executed in place with their defaults."""
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="unbalanced-kernel-") as kernel_dir:
         install_private_kernel(Path(kernel_dir))
-        for i, nb in enumerate(notebooks, 1):
-            target = nb if out is None else out / nb.name
-            print(f"[{i}/{len(notebooks)}] {nb.name} -> {target}", flush=True)
+        for i, (nb, name, parameters) in enumerate(plan, 1):
+            target = nb if out is None else out / name
+            print(f"[{i}/{len(plan)}] {name} -> {target}", flush=True)
             start = time.monotonic()
             try:
-                execute(nb, target, None if out is None else parameters_for(nb, given), log_output, timeout)
+                execute(nb, target, None if out is None else parameters, log_output, timeout)
             except Exception as exc:  # noqa: BLE001 - every failure is reported by name and the run exits non-zero
-                outcomes.append(Outcome(nb.name, "failed", time.monotonic() - start, describe_failure(exc), target))
-                print(f"[{i}/{len(notebooks)}] {nb.name} FAILED: {outcomes[-1].error}", file=sys.stderr, flush=True)
+                outcomes.append(Outcome(name, "failed", time.monotonic() - start, describe_failure(exc), target))
+                print(f"[{i}/{len(plan)}] {name} FAILED: {outcomes[-1].error}", file=sys.stderr, flush=True)
                 if fail_fast:
                     break
                 continue
-            outcomes.append(Outcome(nb.name, "passed", time.monotonic() - start, output=target))
+            outcomes.append(Outcome(name, "passed", time.monotonic() - start, output=target))
     return outcomes
 
 
@@ -210,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         notebooks = select_notebooks(args.notebooks)
         given = load_config(args.config)
+        overrides = given.pop("variants", None) or {}
         given.update(parse_assignment(a) for a in args.param)
         if args.data_root is not None:
             given["data_root"] = args.data_root
@@ -222,18 +260,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = Path(args.out or default_out).expanduser().resolve()
             out.mkdir(parents=True, exist_ok=True)
             given["output_dir"] = str(out)
-            check_known(notebooks, given)
-        elif given:
+            check_known(notebooks, given, overrides)
+            plan = plan_runs(notebooks, given, overrides)
+        elif given or overrides:
             raise ConfigError("--store executes the notebooks with their defaults; give no parameters with it")
+        else:
+            shutil.rmtree(PROJECT_ROOT / STORE_RESULTS, ignore_errors=True)  # the stored summary reads only fresh results
+            plan = [(nb, nb.name, {}) for nb in notebooks]
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcomes = run_series(notebooks, out, given, args.log_output, args.cell_timeout, fail_fast=not args.keep_going)
+    outcomes = run_series(plan, out, args.log_output, args.cell_timeout, fail_fast=not args.keep_going)
     print(summary(outcomes))
     if out is not None:
         print(f"run folder: {out}")
     failed = [o for o in outcomes if o.status != "passed"]
-    return 1 if failed or len(outcomes) < len(notebooks) else 0
+    return 1 if failed or len(outcomes) < len(plan) else 0
 
 
 if __name__ == "__main__":

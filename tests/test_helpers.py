@@ -140,9 +140,22 @@ def test_split_table_counts(flat_root: Path):
 # --------------------------------------------------------------------------- pipeline
 
 
-def test_pipeline_shapes_dtypes_and_order(flat_root: Path):
-    splits = h.split_files(h.find_class_files(flat_root), COUNTS, "dogs", seed=0)
-    ds = h.make_dataset(splits["train_balanced"], image_size=16, batch_size=4, shuffle=False, seed=0)
+def _flat_data(root: Path, counts=COUNTS) -> tuple[dict, dict]:
+    splits = h.split_files(h.find_class_files(root), counts, "dogs", seed=0)
+    return splits, h.load_split_images(splits, 16)
+
+
+def test_load_images_shapes_dtype_and_file_order(flat_root: Path):
+    splits, images = _flat_data(flat_root)
+    x = images["train_balanced"]
+    assert x.shape == (6, 16, 16, 3) and x.dtype == np.uint8
+    is_white = x.mean(axis=(1, 2, 3)) > 127
+    np.testing.assert_array_equal(is_white, splits["train_balanced"].labels == 1)  # row i is file i
+
+
+def test_make_dataset_shapes_dtypes_and_order(flat_root: Path):
+    splits, images = _flat_data(flat_root)
+    ds = h.make_dataset(images["train_balanced"], splits["train_balanced"].labels, batch_size=4)
     x, y = next(iter(ds))
     assert x.shape == (4, 16, 16, 3) and x.dtype.name == "float32" and y.dtype.name == "float32"
     assert 0.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
@@ -151,14 +164,13 @@ def test_pipeline_shapes_dtypes_and_order(flat_root: Path):
 
 
 def test_shuffled_pipeline_keeps_each_image_with_its_label_and_reshuffles(flat_root: Path):
-    splits = h.split_files(h.find_class_files(flat_root), {"cats": [12, 0, 0, 0], "dogs": [8, 0, 0, 0]}, "dogs", seed=0)
-    ds = h.make_dataset(splits["train_balanced"], image_size=8, batch_size=5, shuffle=True, seed=3)
+    splits, images = _flat_data(flat_root, {"cats": [12, 0, 0, 0], "dogs": [8, 0, 0, 0]})
+    ds = h.make_dataset(images["train_balanced"], splits["train_balanced"].labels, batch_size=5, shuffle=True, seed=3)
     epochs = []
     for _ in range(2):
         xs, ys = zip(*[(b[0].numpy(), b[1].numpy()) for b in ds])
         x, y = np.concatenate(xs), np.concatenate(ys)
-        brightness = x.mean(axis=(1, 2, 3))
-        np.testing.assert_array_equal(brightness > 0.5, y == 1)  # white images are the dogs
+        np.testing.assert_array_equal(x.mean(axis=(1, 2, 3)) > 0.5, y == 1)  # white images are the dogs
         epochs.append(y)
     assert sorted(epochs[0]) == sorted(epochs[1]) and epochs[0].sum() == 8
     assert not np.array_equal(epochs[0], epochs[1])  # a fresh order each epoch
@@ -171,6 +183,57 @@ def test_decode_reads_png_and_resizes(tmp_path: Path):
     Image.fromarray(np.full((30, 50, 3), 200, np.uint8)).save(p)
     img = h.decode_image(str(p), 12).numpy()
     assert img.shape == (12, 12, 3) and img.dtype == np.uint8 and abs(int(img.mean()) - 200) <= 1
+
+
+def _labelled_images(n_neg: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose first pixel encodes their index and whose brightness encodes their class."""
+    labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
+    images = np.zeros((len(labels), 8, 8, 3), np.uint8)
+    images[labels == 1] = 200
+    images[:, 0, 0, 0] = np.arange(len(labels))
+    return images, labels
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.3])
+def test_oversampling_yields_the_stated_class_ratio_over_an_epoch(fraction: float):
+    images, labels = _labelled_images(200, 20)
+    ds, steps = h.make_resampled_dataset(images, labels, batch_size=16, seed=0, positive_fraction=fraction)
+    assert steps == 25  # ceil(2 * 200 / 16): about every negative once per epoch
+    share, n = h.positive_share(ds, steps)
+    assert n == 400 and abs(share - fraction) < 0.06
+    x, y = next(iter(ds))
+    np.testing.assert_array_equal(x.numpy().mean(axis=(1, 2, 3)) > 0.3, y.numpy() == 1)  # labels travel with images
+
+
+def test_oversampling_repeats_every_positive():
+    images, labels = _labelled_images(100, 10)
+    ds, steps = h.make_resampled_dataset(images, labels, batch_size=10, seed=1)
+    seen = np.concatenate([np.rint(x.numpy()[:, 0, 0, 0] * 255) for x, y in ds.take(steps)]).astype(int)
+    positives_seen = set(seen) & set(range(100, 110))
+    assert positives_seen == set(range(100, 110))
+
+
+def test_augmentation_changes_positives_only():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20, int), np.ones(20, int)]
+    images = rng.integers(0, 255, (40, 16, 16, 3)).astype(np.uint8)
+    ds, steps = h.make_resampled_dataset(images, labels, batch_size=8, seed=2, augment_positives=True)
+    originals = {img.tobytes() for img in images}
+    changed = {0: 0, 1: 0}
+    for x, y in ds.take(steps):
+        for img, label in zip(x.numpy(), y.numpy()):
+            back = np.rint(img * 255).astype(np.uint8)
+            changed[int(label)] += back.tobytes() not in originals
+    assert changed[0] == 0 and changed[1] > 0
+
+
+def test_undersampling_keeps_every_minority_file_and_balances():
+    images, labels = _labelled_images(50, 7)
+    x, y = h.undersample(images, labels, seed=0)
+    assert int(y.sum()) == 7 and len(y) == 14
+    assert set(x[y == 1][:, 0, 0, 0]) == set(range(50, 57))
+    x2, _ = h.undersample(images, labels, seed=0)
+    np.testing.assert_array_equal(x, x2)
 
 
 # --------------------------------------------------------------------------- model
@@ -191,6 +254,39 @@ def test_reseeding_gives_identical_initial_weights():
     h.seed_everything(3)
     second = h.build_cnn(16).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_initial_bias_formula():
+    labels = np.r_[np.zeros(600), np.ones(60)]
+    assert h.initial_bias(labels) == pytest.approx(math.log(60 / 600))
+    assert 1 / (1 + math.exp(-h.initial_bias(labels))) == pytest.approx(60 / 660)
+
+
+def test_class_weight_formula():
+    labels = np.r_[np.zeros(600), np.ones(60)]
+    balanced = h.class_weights(labels, "balanced")
+    assert balanced == {0: pytest.approx(660 / 1200), 1: pytest.approx(660 / 120)}
+    assert balanced[0] * 600 == pytest.approx(balanced[1] * 60)  # both classes weigh the same in total
+    assert h.class_weights(labels, 10) == {0: 1.0, 1: 10.0}
+    with pytest.raises(ValueError, match="positive_weight"):
+        h.class_weights(labels, "heavy")
+    with pytest.raises(ValueError, match="positive_weight"):
+        h.class_weights(labels, -1)
+
+
+def test_focal_variant_uses_keras_focal_loss_with_its_parameters():
+    import keras
+
+    loss = h.variant_loss(h.Variant("f", focal=(0.3, 1.5)))
+    assert isinstance(loss, keras.losses.BinaryFocalCrossentropy)
+    assert loss.alpha == 0.3 and loss.gamma == 1.5 and loss.apply_class_balancing
+    assert h.variant_loss(h.Variant("plain")) == "binary_crossentropy"
+
+
+def test_unknown_sampling_is_an_error():
+    images, labels = _labelled_images(4, 2)
+    with pytest.raises(ValueError, match="sampling"):
+        h.training_data(h.Variant("x", sampling="smote"), images, labels, 2, 0)
 
 
 def test_training_metrics_include_roc_and_pr_auc():
@@ -225,6 +321,69 @@ def test_evaluation_table_has_one_row_per_model_and_integer_counts():
 def test_all_negative_predictions_give_zero_precision_not_an_error():
     row = h.evaluation_row(np.array([0, 1, 0]), np.array([0.1, 0.2, 0.3]))
     assert row["precision"] == 0.0 and row["recall"] == 0.0 and row["TP"] == 0
+
+
+def test_threshold_selection_on_a_hand_made_example():
+    labels = np.array([1, 1, 0, 1, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    # F1 at >=0.8: 2/3*... -> P=1, R=2/3, F1=0.8; at >=0.6: P=3/4, R=1, F1=0.857 (best)
+    assert h.threshold_best_f1(labels, scores) == 0.6
+    assert h.threshold_for_recall(labels, scores, 0.6) == 0.8  # the highest threshold with recall >= 0.6
+    assert h.threshold_for_recall(labels, scores, 1.0) == 0.6
+    assert h.threshold_for_recall(labels, scores, 0.3) == 0.9
+
+
+def test_prior_shift_threshold_matches_bayes_correction():
+    assert h.prior_shift_threshold(0.1, 0.5) == pytest.approx(0.1)
+    assert h.prior_shift_threshold(0.5, 0.5) == pytest.approx(0.5)
+    pi, t = 0.2, 0.05
+    thr = h.prior_shift_threshold(pi, t)
+    corrected = thr * t / pi / (thr * t / pi + (1 - thr) * (1 - t) / (1 - pi))  # posterior moved to prior t
+    assert corrected == pytest.approx(0.5)
+
+
+def _runs() -> tuple[list, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    val, test = (rng.random(200) < 0.2).astype(int), (rng.random(200) < 0.2).astype(int)
+    runs = []
+    for seed in (1, 2, 3):
+        for name, signal in (("good", 2.0), ("poor", 0.2)):
+            noise = np.random.default_rng(seed)
+            runs.append(h.ModelRun(name, seed, 1 / (1 + np.exp(-(signal * val + noise.normal(0, 1, 200)))),
+                                   1 / (1 + np.exp(-(signal * test + noise.normal(0, 1, 200)))),
+                                   {"loss": [1.0, 0.9], "val_loss": [1.0, 1.0], "pr_auc": [0.2, 0.3], "val_pr_auc": [0.2, 0.25]}, 2))
+    return runs, val, test
+
+
+def test_run_metrics_rows_and_tuned_threshold_from_validation():
+    runs, val, test = _runs()
+    metrics = h.run_metrics(runs, val, test, {"fixed 0.3": lambda r: 0.3})
+    assert len(metrics) == 6 * 3 and set(metrics["rule"]) == {"0.5", "tuned", "fixed 0.3"}
+    tuned = metrics[(metrics["rule"] == "tuned") & (metrics["seed"] == 1) & (metrics["model"] == "good")]
+    assert tuned["threshold"].item() == h.threshold_best_f1(val, runs[0].val_scores)
+    row = metrics[(metrics["rule"] == "0.5") & (metrics["seed"] == 2) & (metrics["model"] == "poor")].iloc[0]
+    assert row["PR-AUC"] == pytest.approx(average_precision_score(test, runs[3].test_scores))
+
+
+def test_mean_std_table_and_spread_verdict():
+    runs, val, test = _runs()
+    metrics = h.run_metrics(runs, val, test)
+    table = h.mean_std_table(metrics)
+    assert list(table.index) == ["good", "poor"] and table.loc["good", "seeds"] == 3
+    values = metrics[(metrics["rule"] == "0.5") & (metrics["model"] == "good")]["PR-AUC"]
+    assert table.loc["good", "PR-AUC"] == f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+    assert "recall @tuned" in table.columns and "recall @0.5" in table.columns
+    lines = h.spread_verdict(metrics)
+    assert lines[0].startswith("Reference: good") and "poor" in lines[1] and "larger than" in lines[1]
+    close = metrics[metrics["rule"] == "0.5"].copy()
+    close.loc[close["model"] == "poor", "PR-AUC"] = close.loc[close["model"] == "good", "PR-AUC"].to_numpy() + [0.02, -0.02, 0.0]
+    assert "within" in h.spread_verdict(close, reference="good")[1]
+
+
+def test_rule_table_summarises_each_rule():
+    runs, val, test = _runs()
+    table = h.rule_table(h.run_metrics(runs[:1], val, test))
+    assert list(table.index) == ["0.5", "tuned"] and table.loc["0.5", "threshold"] == "0.500 ± 0.000"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -270,39 +429,59 @@ def test_plots_draw_without_error(flat_root: Path):
 
 def test_results_round_trip_and_atomic_write(flat_root: Path, tmp_path: Path):
     splits = h.split_files(h.find_class_files(flat_root), COUNTS, "dogs", seed=0)
-    test = splits["test"]
-    scores = {"m": np.linspace(0, 1, len(test))}
-    table = h.evaluation_table(test.labels, scores)
+    run = h.ModelRun("m", 1, np.linspace(0, 1, len(splits["val"])), np.linspace(0, 1, len(splits["test"])),
+                     {"loss": [1.0]}, 1)  # fmt: skip
     out = tmp_path / "run"
-    path = h.save_results(out, "exp", {"epochs": 2}, test, flat_root, scores, table, {"m": {"loss": [1.0]}})
+    params = {"epochs": 2, "output_dir": str(out)}
+    path = h.save_results(out, "exp", params, splits, flat_root, ["cats", "dogs"], [run])
     assert path == out / "results" / "exp.json"
     assert [p.name for p in path.parent.iterdir()] == ["exp.json"]  # no temporary file left behind
     loaded = h.load_results(out)["exp"]
-    assert loaded["parameters"] == {"epochs": 2}
-    assert loaded["test"]["labels"] == test.labels.tolist()
+    assert loaded["parameters"] == {"epochs": 2}  # output_dir, the file's own folder, is left out
+    assert loaded["test"]["labels"] == splits["test"].labels.tolist()
     assert loaded["test"]["files"][0].startswith("train/")
-    assert loaded["metrics"]["m"]["TP"] == table.loc["m", "TP"]
-    json.loads(path.read_text())  # valid JSON
+    runs, val_labels, test_labels = h.runs_from_results(h.load_results(out))
+    assert runs[0].model == "m" and np.allclose(runs[0].test_scores, run.test_scores)
+    np.testing.assert_array_equal(test_labels, splits["test"].labels)
+
+
+def test_results_on_different_test_sets_are_not_compared(flat_root: Path, tmp_path: Path):
+    for name, seed in (("a", 0), ("b", 1)):
+        splits = h.split_files(h.find_class_files(flat_root), COUNTS, "dogs", seed=seed)
+        run = h.ModelRun("m", 1, np.zeros(len(splits["val"])), np.zeros(len(splits["test"])), {"loss": [1.0]}, 1)
+        h.save_results(tmp_path, name, {}, splits, flat_root, ["cats", "dogs"], [run])
+    with pytest.raises(h.DataError, match="different test"):
+        h.runs_from_results(h.load_results(tmp_path))
+
+
+def test_load_results_of_a_missing_run_folder_says_what_to_do(tmp_path: Path):
+    with pytest.raises(h.DataError, match="run the experiment notebooks"):
+        h.load_results(tmp_path / "nothing")
 
 
 # --------------------------------------------------------------------------- reproducibility
 
 
-def _train_and_score(root: Path, seed: int) -> np.ndarray:
-    h.seed_everything(seed)
-    files = h.find_class_files(root)
-    splits = h.split_files(files, {"cats": [20, 0, 10, 10], "dogs": [20, 0, 10, 10]}, "dogs", seed=0)
-    ds = {n: h.make_dataset(s, 32, 8, shuffle=n == "train_balanced", seed=seed) for n, s in splits.items() if len(s)}
-    model = h.compile_model(h.build_cnn(32))
-    h.train_model(model, ds["train_balanced"], ds["val"], epochs=2, verbose=0)
-    return h.predict_scores(model, ds["test"])
+def _data(root: Path) -> tuple[dict, dict]:
+    splits = h.split_files(h.find_class_files(root), {"cats": [20, 20, 10, 10], "dogs": [20, 4, 10, 10]}, "dogs", seed=0)
+    return splits, h.load_split_images(splits, 32)
 
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_predictions(tiny_demo_root: Path):
-    first = _train_and_score(tiny_demo_root, seed=7)
-    second = _train_and_score(tiny_demo_root, seed=7)
-    np.testing.assert_array_equal(first, second)
-    table_a = h.evaluation_table(np.r_[np.zeros(10), np.ones(10)], {"m": first})
-    table_b = h.evaluation_table(np.r_[np.zeros(10), np.ones(10)], {"m": second})
-    assert table_a.equals(table_b)
+    splits, images = _data(tiny_demo_root)
+    variant = h.Variant("oversampled", sampling="oversample", augment_positives=True)
+    first = h.train_variant(variant, 7, images, splits, batch_size=8, max_epochs=2, patience=0, verbose=0)
+    second = h.train_variant(variant, 7, images, splits, batch_size=8, max_epochs=2, patience=0, verbose=0)
+    np.testing.assert_array_equal(first.test_scores, second.test_scores)
+    assert first.history == second.history
+
+
+@pytest.mark.slow
+def test_early_stopping_keeps_the_best_validation_epoch(tiny_demo_root: Path):
+    splits, images = _data(tiny_demo_root)
+    run = h.train_variant(h.Variant("balanced", train_split="train_balanced"), 1, images, splits, 8, 6, 2, verbose=0)
+    val_pr = run.history["val_pr_auc"]
+    assert run.best_epoch == int(np.argmax(val_pr)) + 1 and len(val_pr) <= 6
+    # the kept weights are the best epoch's: the scores give that epoch's validation PR-AUC (Keras' approximation)
+    assert h.fast_average_precision(splits["val"].labels, run.val_scores) == pytest.approx(max(val_pr), abs=0.05)

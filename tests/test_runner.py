@@ -12,7 +12,7 @@ from conftest import REAL_SAMPLE
 
 FIRST = rs.NOTEBOOK_DIR / "01_balanced_vs_unbalanced.ipynb"
 SMALL = [
-    "-p", "image_size=32", "-p", "epochs=1", "-p", "batch_size=16",
+    "-p", "image_size=32", "-p", "epochs=1", "-p", "batch_size=16", "-p", "seeds=[1]",
     "-p", "negative_split_counts=[40, 40, 40, 40]", "-p", "positive_split_counts=[40, 8, 12, 12]",
 ]  # fmt: skip
 
@@ -39,7 +39,7 @@ def test_load_config_needs_an_existing_mapping(tmp_path: Path):
 
 def test_notebook_declares_the_documented_parameters():
     declared = rs.notebook_parameters(FIRST)
-    for name in ("data_root", "image_size", "batch_size", "epochs", "seed", "positive_class",
+    for name in ("data_root", "image_size", "batch_size", "epochs", "patience", "seeds", "split_seed", "positive_class",
                  "negative_split_counts", "positive_split_counts", "output_dir"):  # fmt: skip
         assert name in declared
     assert declared["positive_class"] == "'dogs'" or declared["positive_class"] == '"dogs"'
@@ -51,6 +51,30 @@ def test_unknown_parameter_is_an_error_listing_valid_ones(tmp_path: Path, capsys
     assert "unknown parameter(s) epoch" in err and "epochs" in err
 
 
+def test_class_weight_notebook_runs_once_per_declared_weight():
+    nb = rs.NOTEBOOK_DIR / "02_class_weights.ipynb"
+    plan = rs.plan_runs([nb], {"epochs": 2, "output_dir": "/tmp/x"}, {})
+    assert [name for _, name, _ in plan] == [
+        "02_class_weights-positive_weight-10.ipynb",
+        "02_class_weights-positive_weight-25.ipynb",
+        "02_class_weights-positive_weight-balanced.ipynb",
+    ]
+    assert [p["positive_weight"] for _, _, p in plan] == [10, 25, "balanced"]
+    assert all(p["epochs"] == 2 for _, _, p in plan)
+    custom = rs.plan_runs([nb], {}, {"02_class_weights": [{"positive_weight": 3}]})
+    assert [(name, p) for _, name, p in custom] == [("02_class_weights-positive_weight-3.ipynb", {"positive_weight": 3})]
+
+
+def test_variants_in_a_config_are_checked(tmp_path: Path, capsys):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("variants:\n  02_class_weights:\n    - {positive_wieght: 3}\n")
+    assert rs.main(["--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
+    assert "unknown parameter(s) positive_wieght" in capsys.readouterr().err
+    cfg.write_text("variants:\n  05_nothing: [{}]\n")
+    assert rs.main(["--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
+    assert "05_nothing" in capsys.readouterr().err
+
+
 def test_select_notebooks_in_name_order_and_unknown_pattern():
     assert rs.select_notebooks(None)[0] == FIRST
     with pytest.raises(rs.ConfigError, match="no notebooks"):
@@ -59,7 +83,7 @@ def test_select_notebooks_in_name_order_and_unknown_pattern():
 
 @pytest.mark.slow
 def test_failing_notebook_is_named_with_its_error_and_exit_is_nonzero(tmp_path: Path, capsys):
-    status = rs.main(["--out", str(tmp_path), *SMALL, "-p", "positive_class=birds"])
+    status = rs.main(["--notebooks", "01", "--out", str(tmp_path), *SMALL, "-p", "positive_class=birds"])
     out = capsys.readouterr()
     assert status == 1
     assert "01_balanced_vs_unbalanced.ipynb" in out.out and "failed" in out.out
@@ -71,13 +95,13 @@ def test_failing_notebook_is_named_with_its_error_and_exit_is_nonzero(tmp_path: 
 @pytest.mark.slow
 def test_two_runs_with_one_seed_write_identical_results(tmp_path: Path):
     for name in ("a", "b"):
-        assert rs.main(["--out", str(tmp_path / name), *SMALL]) == 0
+        assert rs.main(["--notebooks", "01", "--out", str(tmp_path / name), *SMALL]) == 0
     a = (tmp_path / "a" / "results" / "01_balanced_vs_unbalanced.json").read_text()
     b = (tmp_path / "b" / "results" / "01_balanced_vs_unbalanced.json").read_text()
     assert a == b
     result = json.loads(a)
     assert result["parameters"]["epochs"] == 1 and result["parameters"]["image_size"] == 32
-    assert set(result["metrics"]) == {"train_balanced", "train_unbalanced"}
+    assert {r["model"] for r in result["runs"]} == {"balanced", "unbalanced"}
     assert len(result["test"]["labels"]) == 52 and sum(result["test"]["labels"]) == 12
     assert (tmp_path / "a" / FIRST.name).exists()
 
@@ -85,12 +109,31 @@ def test_two_runs_with_one_seed_write_identical_results(tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason=f"real photo sample not found at {REAL_SAMPLE}")
 def test_first_notebook_runs_on_real_photos(tmp_path: Path):
-    status = rs.main(["--data-root", str(REAL_SAMPLE), "--out", str(tmp_path), *SMALL[:6],
+    status = rs.main(["--notebooks", "01", "--data-root", str(REAL_SAMPLE), "--out", str(tmp_path), *SMALL[:8],
                       "-p", "negative_split_counts=[150, 150, 150, 150]", "-p", "positive_split_counts=[150, 15, 30, 30]"])  # fmt: skip
     assert status == 0
     result = json.loads((tmp_path / "results" / "01_balanced_vs_unbalanced.json").read_text())
     assert result["parameters"]["data_root"] == str(REAL_SAMPLE.resolve())
     assert len(result["test"]["files"]) == 180
     assert all(f.startswith(("train/cats/", "train/dogs/")) for f in result["test"]["files"])
-    for row in result["metrics"].values():
-        assert 0.0 <= row["ROC-AUC"] <= 1.0 and row["TP"] + row["FN"] == 30
+    assert sum(result["test"]["labels"]) == 30
+    for run in result["runs"]:
+        assert len(run["test_scores"]) == 180 and all(0.0 <= s <= 1.0 for s in run["test_scores"])
+
+
+@pytest.mark.slow
+def test_whole_series_with_variants_and_summary(tmp_path: Path):
+    status = rs.main(["--out", str(tmp_path), *SMALL, "-p", "seeds=[1, 2]"])
+    assert status == 0
+    results = sorted(p.stem for p in (tmp_path / "results").glob("*.json"))
+    assert results == ["01_balanced_vs_unbalanced", "02_class_weights_10", "02_class_weights_25",
+                       "02_class_weights_balanced", "03_oversampling", "04_undersampling",
+                       "05_oversampling_augmentation", "06_bias_and_threshold", "07_focal_loss"]  # fmt: skip
+    for name in results:
+        runs = json.loads((tmp_path / "results" / f"{name}.json").read_text())["runs"]
+        expected = [1, 1, 2, 2] if name.startswith("01") else [1, 2]  # 01 trains two models per seed
+        assert sorted(r["seed"] for r in runs) == expected
+    summary = (tmp_path / "99_summary.ipynb").read_text()
+    for model in ("balanced", "class weight 25", "oversampled + augmented", "focal loss", "unbalanced + initial bias"):
+        assert model in summary
+    assert "seed-to-seed spread" in summary
