@@ -21,7 +21,6 @@ import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEMO_ROOT = PROJECT_ROOT / "data" / "demo"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 SPLIT_NAMES = ("train_balanced", "train_unbalanced", "val", "test")
 RESULTS_DIRNAME = "results"
 
@@ -70,27 +69,76 @@ def seed_everything(seed: int) -> None:
 # --------------------------------------------------------------------------- find files
 
 
-def find_class_files(data_root: str | os.PathLike[str]) -> dict[str, list[Path]]:
-    """Map each class folder under `<data_root>/train/` (sorted by name) to its sorted image files."""
+KAGGLE_FLAT_HINT = (
+    "it looks like the Kaggle flat layout (train/cat.1.jpg, train/dog.1.jpg); arrange it into class folders with "
+    "`python data_tools.py arrange-kaggle {train} <new data root>` (copies or links; your files stay where they are)"
+)
+
+
+def list_class_folders(data_root: str | os.PathLike[str], classes: Sequence[str] | None = None) -> list[Path]:
+    """Return the two class folders under `<data_root>/train/`, or say exactly what the layout lacks."""
     root = Path(data_root)
     train_dir = root / "train"
     if not root.is_dir():
         raise DataError(f"data root {root} does not exist: pass the folder that holds train/<class>/ images")
     if not train_dir.is_dir():
         raise DataError(f"{train_dir} is missing: the data root must hold train/<class>/<image files>")
-    class_dirs = sorted(p for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise DataError(f"{train_dir} has no class folders: expected train/<class>/<image files>")
-    files = {
-        d.name: sorted(
-            f for f in d.iterdir() if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        for d in class_dirs
-    }
-    empty = [name for name, fs in files.items() if not fs]
+    folders = sorted(p for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        loose = [p for p in train_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+        hint = KAGGLE_FLAT_HINT.format(train=train_dir) if loose else "expected train/<class>/<image files>"
+        raise DataError(f"{train_dir} has no class folders{f' but {len(loose)} loose files' if loose else ''}: {hint}")
+    names = [p.name for p in folders]
+    if classes:
+        missing = [c for c in classes if c not in names]
+        if len(classes) != 2 or missing:
+            raise DataError(f"classes={list(classes)} must name two of the class folders in {train_dir}: {names}")
+        return [train_dir / c for c in sorted(classes)]
+    if len(folders) != 2:
+        raise DataError(f"expected exactly two class folders in {train_dir}, found {len(folders)}: {names}; "
+                        "pick two with the `classes` parameter, e.g. classes=['cats', 'dogs']")  # fmt: skip
+    return folders
+
+
+def list_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every regular file under `folder`, nested folders and symbolic links followed (loops cut); plus what was passed over."""
+    files: list[Path] = []
+    passed: list[tuple[Path, str]] = []
+    visited: set[Path] = set()
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        real = current.resolve()
+        if real in visited:
+            passed.append((current, "symbolic link loop: this folder was already read"))
+            continue
+        visited.add(real)
+        try:
+            entries = sorted(current.iterdir())
+        except OSError as exc:
+            passed.append((current, f"folder cannot be read ({exc.strerror})"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                passed.append((entry, "hidden file" if not entry.is_dir() else "hidden folder"))
+            elif entry.is_symlink() and not entry.exists():
+                passed.append((entry, "broken symbolic link"))
+            elif entry.is_dir():
+                stack.append(entry)
+            elif entry.is_file():
+                files.append(entry)
+            else:
+                passed.append((entry, "not a regular file"))
+    return sorted(files), passed
+
+
+def find_class_files(data_root: str | os.PathLike[str], classes: Sequence[str] | None = None) -> dict[str, list[Path]]:
+    """Map each class folder under `<data_root>/train/` (sorted by name) to its candidate files, nested ones included."""
+    found = {folder.name: list_files(folder)[0] for folder in list_class_folders(data_root, classes)}
+    empty = [name for name, fs in found.items() if not fs]
     if empty:
-        raise DataError(f"class folder(s) {', '.join(str(train_dir / e) for e in empty)} hold no image files")
-    return files
+        raise DataError(f"class folder(s) {', '.join(empty)} under {Path(data_root) / 'train'} hold no files")
+    return found
 
 
 def class_roles(class_names: Sequence[str], positive_class: str) -> tuple[str, str]:
@@ -102,13 +150,6 @@ def class_roles(class_names: Sequence[str], positive_class: str) -> tuple[str, s
         raise DataError(f"positive_class={positive_class!r} is not a class folder; choose one of {names}")
     negative = next(n for n in names if n != positive_class)
     return negative, positive_class
-
-
-def count_table(files_by_class: Mapping[str, Sequence[Path]]) -> pd.DataFrame:
-    """Return a table of the number of image files per class."""
-    return pd.DataFrame({"class": list(files_by_class), "files": [len(v) for v in files_by_class.values()]}).set_index(
-        "class"
-    )
 
 
 # --------------------------------------------------------------------------- demo data
@@ -235,41 +276,6 @@ def split_table(splits: Mapping[str, Split], negative: str, positive: str) -> pd
     return pd.DataFrame(rows).set_index("split")
 
 
-@dataclass
-class Data:
-    """Everything an experiment needs about its data: where it is, the classes, the splits and their decoded images."""
-
-    root: Path
-    files_by_class: dict[str, list[Path]]
-    negative: str
-    positive: str
-    splits: dict[str, Split]
-    images: dict[str, np.ndarray]
-
-    @property
-    def classes(self) -> list[str]:
-        """[negative, positive] class names (label 0, label 1)."""
-        return [self.negative, self.positive]
-
-
-def prepare_data(
-    data_root: str,
-    positive_class: str,
-    negative_split_counts: Sequence[int],
-    positive_split_counts: Sequence[int],
-    split_seed: int,
-    image_size: int,
-) -> Data:
-    """Find the files, name the classes, cut the splits and decode every split's images once."""
-    root = data_root_or_demo(data_root)
-    files_by_class = find_class_files(root)
-    negative, positive = class_roles(files_by_class, positive_class)
-    counts = {negative: negative_split_counts, positive: positive_split_counts}
-    splits = split_files(files_by_class, counts, positive, seed=split_seed)
-    print(f"data: {data_root or 'built-in synthetic demo data'}; positive (rare) class {positive!r}, negative {negative!r}")
-    return Data(root, files_by_class, negative, positive, splits, load_split_images(splits, image_size))
-
-
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -283,20 +289,137 @@ def decode_image(path: Any, image_size: int) -> Any:
     return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
 
 
-def load_images(split: Split, image_size: int) -> np.ndarray:
-    """Decode and resize every file of a split once, in parallel, into a uint8 array (n, size, size, 3)."""
+MAX_PIXELS = 100_000_000  # larger images are skipped: decoding one would take gigabytes
+
+
+def _read_head(path: Path) -> bytes:
+    """Read a file's first bytes (raises OSError when it cannot be read)."""
+    with open(path, "rb") as f:
+        return f.read(16)
+
+
+def precheck_file(path: Path) -> str | None:
+    """Return why a file cannot be used (empty, unreadable, too large), or None to let the decoder try it."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        _read_head(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        return f"too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+    except Exception:  # noqa: BLE001 - Pillow cannot read it; TensorFlow may (JPEG XL), and names the error if not
+        return None
+    if width * height > MAX_PIXELS:
+        return f"too large ({width}x{height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels)"
+    return None
+
+
+def decode_failure(path: Path, image_size: int) -> str:
+    """Decode one file eagerly and return TensorFlow's reason for rejecting it, in plain words."""
     import tensorflow as tf
 
-    if not len(split):
-        return np.zeros((0, image_size, image_size, 3), np.uint8)
-    ds = tf.data.Dataset.from_tensor_slices(list(split.files))
-    ds = ds.map(lambda p: decode_image(p, image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return np.concatenate([batch.numpy() for batch in ds.batch(256)])
+    try:
+        decode_image(str(path), image_size)
+    except (tf.errors.OpError, ValueError) as exc:
+        message = str(getattr(exc, "message", exc)).strip().splitlines()[0]
+        if "Unknown image file format" in message:
+            return "not an image TensorFlow can decode (JPEG, PNG, GIF, BMP, WebP)"
+        if "jpeg" in message.lower():
+            return f"corrupt or truncated JPEG ({message})"
+        return f"cannot be decoded ({message})"
+    return "cannot be decoded"
 
 
-def load_split_images(splits: Mapping[str, Split], image_size: int) -> dict[str, np.ndarray]:
-    """Decode every split once; all models and seeds then train from these arrays without decoding again."""
-    return {name: load_images(split, image_size) for name, split in splits.items()}
+def decode_files(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, dict[int, str]]:
+    """Decode files in parallel; return the images of those that decoded (in order) and a reason for each that did not."""
+    import tensorflow as tf
+
+    if not paths:
+        return np.zeros((0, image_size, image_size, 3), np.uint8), {}
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
+    ds = ds.map(lambda i, p: (i, decode_image(p, image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    indices, batches = [], []
+    for i, x in ds.ignore_errors().batch(256):  # a bad file is dropped here, never mid-epoch
+        indices.append(i.numpy())
+        batches.append(x.numpy())
+    decoded = np.concatenate(indices) if indices else np.zeros(0, int)
+    failed = sorted(set(range(len(paths))) - set(decoded.tolist()))
+    images = np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 3), np.uint8)
+    return images, {i: decode_failure(paths[i], image_size) for i in failed}
+
+
+@dataclass
+class ImageCheck:
+    """The data check: files found and usable per class, every skipped file with its reason, and the decoded images."""
+
+    root: Path
+    found: dict[str, int]
+    usable: dict[str, list[Path]]
+    skipped: list[tuple[Path, str]]
+    images: np.ndarray
+    rows: dict[str, int]
+
+    def table(self) -> pd.DataFrame:
+        """Per class: files found, usable images, files skipped."""
+        rows = [{"class": c, "files found": self.found[c], "usable images": len(self.usable[c]),
+                 "skipped": self.found[c] - len(self.usable[c])} for c in self.usable]  # fmt: skip
+        return pd.DataFrame(rows).set_index("class")
+
+    def skipped_lines(self, limit: int | None = None) -> list[str]:
+        """One line per skipped file: its path under the data root and the reason."""
+        lines = [f"{os.path.relpath(p, self.root)}: {reason}" for p, reason in self.skipped]
+        if limit is not None and len(lines) > limit:
+            lines = lines[:limit] + [f"... and {len(lines) - limit} more (`python data_tools.py check` lists them all)"]
+        return lines
+
+    def images_for(self, split: Split) -> np.ndarray:
+        """The decoded images of a split's files, in split order."""
+        if not len(split):
+            return self.images[:0]
+        return self.images[[self.rows[f] for f in split.files]]
+
+
+def check_images(data_root: str | os.PathLike[str], image_size: int, classes: Sequence[str] | None = None) -> ImageCheck:
+    """Find every file of the two classes, decode each once, and keep the usable ones; report the rest with reasons."""
+    root = Path(data_root)
+    found: dict[str, int] = {}
+    usable: dict[str, list[Path]] = {}
+    skipped: list[tuple[Path, str]] = []
+    candidates: list[tuple[str, Path]] = []
+    for folder in list_class_folders(root, classes):
+        files, passed = list_files(folder)
+        found[folder.name] = len(files) + sum(1 for p, _ in passed if not p.is_dir())
+        skipped += passed
+        for f in files:
+            reason = precheck_file(f)
+            if reason:
+                skipped.append((f, reason))
+            else:
+                candidates.append((folder.name, f))
+        usable[folder.name] = []
+    images, failures = decode_files([f for _, f in candidates], image_size)
+    rows: dict[str, int] = {}
+    for i, (class_name, f) in enumerate(candidates):
+        if i in failures:
+            skipped.append((f, failures[i]))
+        else:
+            rows[str(f)] = len(rows)
+            usable[class_name].append(f)
+    empty = [c for c, fs in usable.items() if not fs]
+    if empty:
+        raise DataError(f"class folder(s) {', '.join(empty)} under {root / 'train'} hold no usable images "
+                        f"({len(skipped)} files skipped; run `python data_tools.py check {root}` for the list)")  # fmt: skip
+    return ImageCheck(root, found, usable, sorted(skipped, key=lambda x: str(x[0])), images, rows)
 
 
 def _scale(x: Any, y: Any) -> tuple[Any, Any]:
@@ -372,6 +495,54 @@ def positive_share(ds: Any, steps: int) -> tuple[float, int]:
     """Return the share of positive labels and the number of images in the first `steps` batches of a dataset."""
     labels = np.concatenate([y.numpy() for _, y in ds.take(steps)])
     return float(labels.mean()), len(labels)
+
+
+@dataclass
+class Data:
+    """Everything an experiment needs about its data: the check, the classes, the splits and their decoded images."""
+
+    check: ImageCheck
+    negative: str
+    positive: str
+    splits: dict[str, Split]
+    images: dict[str, np.ndarray]
+
+    @property
+    def root(self) -> Path:
+        """The data root."""
+        return self.check.root
+
+    @property
+    def files_by_class(self) -> dict[str, list[Path]]:
+        """The usable image files of each class."""
+        return self.check.usable
+
+    @property
+    def classes(self) -> list[str]:
+        """[negative, positive] class names (label 0, label 1)."""
+        return [self.negative, self.positive]
+
+
+def prepare_data(
+    data_root: str,
+    positive_class: str,
+    negative_split_counts: Sequence[int],
+    positive_split_counts: Sequence[int],
+    split_seed: int,
+    image_size: int,
+    classes: Sequence[str] | None = None,
+) -> Data:
+    """Check and decode every file once, name the classes, cut the splits from the usable images, and report."""
+    root = data_root_or_demo(data_root)
+    check = check_images(root, image_size, classes)
+    negative, positive = class_roles(list(check.usable), positive_class)
+    counts = {negative: negative_split_counts, positive: positive_split_counts}
+    splits = split_files(check.usable, counts, positive, seed=split_seed)
+    print(f"data: {data_root or 'built-in synthetic demo data'}; positive (rare) class {positive!r}, negative {negative!r}")
+    print(check.table().to_string())
+    if check.skipped:
+        print(f"skipped {len(check.skipped)} file(s):", *check.skipped_lines(limit=20), sep="\n  ")
+    return Data(check, negative, positive, splits, {name: check.images_for(split) for name, split in splits.items()})
 
 
 # --------------------------------------------------------------------------- model
@@ -600,14 +771,6 @@ def evaluation_row(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.
     }
 
 
-def evaluation_table(labels: np.ndarray, scores_by_model: Mapping[str, np.ndarray], threshold: float = 0.5) -> pd.DataFrame:
-    """Return one row of test metrics per model (threshold metrics at `threshold`, plus ROC-AUC and PR-AUC)."""
-    table = pd.DataFrame({name: evaluation_row(labels, s, threshold) for name, s in scores_by_model.items()}).T
-    table.index.name = "model"
-    counts = ["TP", "FP", "TN", "FN"]
-    return table.astype({c: int for c in counts})
-
-
 def threshold_best_f1(labels: np.ndarray, scores: np.ndarray) -> float:
     """Return the score threshold (predict positive at >= threshold) with the highest F1 on these labels."""
     from sklearn.metrics import precision_recall_curve
@@ -751,19 +914,6 @@ def describe_difference(name_a: str, name_b: str, diff: float, low: float, high:
 
 
 # --------------------------------------------------------------------------- plot
-
-
-def plot_loss(history: Mapping[str, Sequence[float]], title: str, ax: Any = None) -> Any:
-    """Plot training vs validation loss per epoch."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], label="train")
-    ax.plot(epochs, history["val_loss"], "--", label="validation")
-    ax.set(title=title, xlabel="epoch", ylabel="loss")
-    ax.legend()
-    return ax
 
 
 def plot_confusion_matrix(

@@ -14,6 +14,7 @@ folder receives the executed notebooks and, under results/, one machine-readable
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -74,9 +75,41 @@ def load_config(path: str | None) -> dict[str, Any]:
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """Return the parameters a notebook declares in its cell tagged `parameters`, with their defaults."""
+    return {name: info["default"] for name, info in inspect(notebook).items()}
+
+
+def inspect(notebook: Path) -> dict[str, dict[str, Any]]:
+    """Return papermill's view of a notebook's parameters cell: name -> default (source text) and help comment."""
     import papermill
 
-    return {name: info["default"] for name, info in papermill.inspect_notebook(str(notebook)).items()}
+    return papermill.inspect_notebook(str(notebook))
+
+
+TYPE_NAMES = {"int": int, "float": float, "str": str, "list": list, "bool": bool, "dict": dict}
+
+
+def accepted_types(default_source: str, help_text: str) -> tuple[type, ...]:
+    """Types a parameter accepts: its default's type (int and float interchangeable), or those a `# type: a | b` comment names."""
+    if help_text.strip().startswith("type:"):
+        kinds = [TYPE_NAMES[t.strip()] for t in help_text.strip()[5:].split("|")]
+    else:
+        kinds = [type(ast.literal_eval(default_source))]
+    return tuple(dict.fromkeys(k for kind in kinds for k in ((int, float) if kind in (int, float) else (kind,))))
+
+
+def type_error(name: str, value: Any, default_source: str, help_text: str) -> str | None:
+    """Describe why `value` does not fit parameter `name`, or return None when it does."""
+    types = accepted_types(default_source, help_text)
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        wanted = " or ".join(t.__name__ for t in types)
+        return f"{name}={value!r} is a {type(value).__name__}, expected {wanted} (default {default_source})"
+    default = ast.literal_eval(default_source)
+    if isinstance(value, list) and isinstance(default, list) and default:
+        item_types = (int, float) if isinstance(default[0], (int, float)) else (type(default[0]),)
+        bad = [v for v in value if not isinstance(v, item_types) or isinstance(v, bool)]
+        if bad:
+            return f"{name}={value!r} holds {bad!r}; expected a list of {item_types[0].__name__} like {default_source}"
+    return None
 
 
 def parameters_for(notebook: Path, given: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +159,30 @@ def check_known(notebooks: Sequence[Path], given: dict[str, Any], overrides: dic
     unknown = sorted(set(given) - declared)
     if unknown:
         raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks take: {', '.join(sorted(declared))}")
+    problems = []
+    for nb in notebooks:
+        for name, info in inspect(nb).items():
+            if name in given and (problem := type_error(name, given[name], info["default"], info["help"] or "")):
+                problems.append(problem)
+    if problems:
+        listing = ", ".join(f"{n}={d}" for n, d in sorted({n: i["default"] for nb in notebooks for n, i in inspect(nb).items()}.items()))
+        raise ConfigError("; ".join(sorted(set(problems))) + f". Valid parameters and defaults: {listing}")
+
+
+def preflight_data(given: dict[str, Any]) -> None:
+    """Check the data root's layout and that the split counts fit the files found, before any notebook starts."""
+    import helpers
+
+    try:
+        root = helpers.data_root_or_demo(given.get("data_root", ""))
+        files = helpers.find_class_files(root, given.get("classes") or None)
+        negative, positive = helpers.class_roles(list(files), given.get("positive_class", "dogs"))
+        counts = {negative: given.get("negative_split_counts"), positive: given.get("positive_split_counts")}
+        counts = {c: v for c, v in counts.items() if v is not None}
+        if counts:
+            helpers.split_files(files, counts, positive, seed=0)
+    except helpers.DataError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- kernel
@@ -147,8 +204,16 @@ def install_private_kernel(folder: Path) -> None:
 # --------------------------------------------------------------------------- execute
 
 
+def failed_copy(output: Path) -> Path:
+    """Where the executed copy of a failed notebook is kept: beside, never over, an earlier complete one."""
+    return output.with_name(f"{output.stem}.failed.ipynb")
+
+
 def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log_output: bool, timeout: float | None) -> None:
-    """Execute one notebook with papermill into `output`, writing a temporary file that is renamed when done."""
+    """Execute one notebook into `output` through a hidden temporary file renamed only when it completes.
+
+    A failing notebook's executed copy, error included, is kept as <name>.failed.ipynb; an interrupted one is deleted.
+    """
     import papermill
 
     partial = output.with_name(f".{output.stem}.partial.ipynb")
@@ -163,9 +228,29 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log
             progress_bar=True,
             execution_timeout=timeout,
         )
-    finally:
+    except Exception as exc:
+        if getattr(exc, "ename", None) == "KeyboardInterrupt":  # Ctrl-C reached the kernel too: an interruption
+            partial.unlink(missing_ok=True)
+            raise KeyboardInterrupt from exc
         if partial.exists():
-            os.replace(partial, output)  # the executed copy is kept, with the error if a cell failed
+            os.replace(partial, failed_copy(output))
+        raise
+    except BaseException:  # KeyboardInterrupt, SystemExit: leave nothing half-written
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, output)
+    failed_copy(output).unlink(missing_ok=True)
+
+
+def already_complete(output: Path, parameters: dict[str, Any]) -> bool:
+    """True when `output` is a completed execution of this notebook with exactly these parameters."""
+    if not output.is_file():
+        return False
+    try:
+        meta = json.loads(output.read_text(encoding="utf-8"))["metadata"].get("papermill", {})
+    except (OSError, ValueError, KeyError):
+        return False
+    return meta.get("exception") is None and meta.get("end_time") is not None and meta.get("parameters", {}) == parameters
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -182,21 +267,33 @@ def run_series(
     out: Path | None,
     log_output: bool = False,
     timeout: float | None = None,
-    fail_fast: bool = True,
+    fail_fast: bool = False,
+    resume: bool = False,
 ) -> list[Outcome]:
     """Execute each planned notebook in order; with `out` None, store them executed in place with their defaults."""
     outcomes: list[Outcome] = []
+    if out is not None:
+        for stale in out.glob(".*.partial.ipynb"):  # left by a run that was killed outright
+            stale.unlink()
     with tempfile.TemporaryDirectory(prefix="unbalanced-kernel-") as kernel_dir:
         install_private_kernel(Path(kernel_dir))
         for i, (nb, name, parameters) in enumerate(plan, 1):
             target = nb if out is None else out / name
+            if resume and out is not None and already_complete(target, parameters):
+                print(f"[{i}/{len(plan)}] {name}: complete with these parameters, skipped", flush=True)
+                outcomes.append(Outcome(name, "skipped", 0.0, "already complete", target))
+                continue
             print(f"[{i}/{len(plan)}] {name} -> {target}", flush=True)
             start = time.monotonic()
             try:
                 execute(nb, target, None if out is None else parameters, log_output, timeout)
+            except KeyboardInterrupt:
+                outcomes.append(Outcome(name, "interrupted", time.monotonic() - start, "stopped by the user; nothing written"))
+                break
             except Exception as exc:  # noqa: BLE001 - every failure is reported by name and the run exits non-zero
-                outcomes.append(Outcome(name, "failed", time.monotonic() - start, describe_failure(exc), target))
-                print(f"[{i}/{len(plan)}] {name} FAILED: {outcomes[-1].error}", file=sys.stderr, flush=True)
+                kept = failed_copy(target)
+                outcomes.append(Outcome(name, "failed", time.monotonic() - start, describe_failure(exc), kept))
+                print(f"[{i}/{len(plan)}] {name} FAILED: {outcomes[-1].error} (executed copy: {kept})", file=sys.stderr, flush=True)
                 if fail_fast:
                     break
                 continue
@@ -224,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", nargs="*", help="notebook names or globs inside notebooks/ (default: all, in name order)")
     p.add_argument("--log-output", action="store_true", help="stream each cell's output to the terminal")
     p.add_argument("--cell-timeout", type=float, default=None, help="seconds one cell may run before the notebook fails")
-    p.add_argument("--keep-going", action="store_true", help="run the remaining notebooks after one fails")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook (default: run the rest)")
+    p.add_argument("--resume", action="store_true", help="skip notebooks already complete in --out with the same parameters")
     p.add_argument(
         "--store", action="store_true", help="execute the notebooks in place with their default parameters (maintainers)"
     )
@@ -261,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.mkdir(parents=True, exist_ok=True)
             given["output_dir"] = str(out)
             check_known(notebooks, given, overrides)
+            preflight_data(given)
             plan = plan_runs(notebooks, given, overrides)
         elif given or overrides:
             raise ConfigError("--store executes the notebooks with their defaults; give no parameters with it")
@@ -270,11 +369,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcomes = run_series(plan, out, args.log_output, args.cell_timeout, fail_fast=not args.keep_going)
+    outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume)
     print(summary(outcomes))
     if out is not None:
         print(f"run folder: {out}")
-    failed = [o for o in outcomes if o.status != "passed"]
+    if any(o.status == "interrupted" for o in outcomes):
+        return 130
+    failed = [o for o in outcomes if o.status not in ("passed", "skipped")]
     return 1 if failed or len(outcomes) < len(plan) else 0
 
 

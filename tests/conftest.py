@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +37,84 @@ def flat_root(tmp_path: Path) -> Path:
 def tiny_demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small copy of the synthetic demo dataset (40 images per class)."""
     return h.make_demo_dataset(tmp_path_factory.mktemp("demo"), per_class=40)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """Write a PNG whose header claims width x height pixels, without pixel data (a 'decompression bomb' header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def messy_root(tmp_path: Path) -> tuple[Path, set[str], dict[str, str]]:
+    """A data root mixing good images with every kind of bad file; returns it, the good files and the bad ones' reasons."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "messy root"
+    cats, dogs = root / "train" / "cats", root / "train" / "dogs"
+    good: set[str] = set()
+
+    def image(path: Path, mode: str = "RGB", fmt: str | None = None, size: tuple[int, int] = (40, 30)) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).convert(mode).save(path, format=fmt)
+        good.add(str(path.relative_to(root)))
+
+    for i in range(6):
+        image(cats / f"cat.{i}.jpg")
+        image(dogs / f"dog.{i}.jpg")
+    image(cats / "grey.jpg", "L")
+    image(cats / "cmyk.jpg", "CMYK")
+    image(cats / "alpha.png", "RGBA")
+    image(dogs / "png named as.jpg", fmt="PNG")
+    image(dogs / "palette.gif", "P")
+    image(dogs / "bitmap.bmp")
+    image(dogs / "big photo.jpg", size=(2400, 1800))
+    image(cats / "nested" / "deeper" / "chat noir é.jpg")
+    (dogs / "link to dog.jpg").symlink_to(dogs / "dog.0.jpg")
+    good.add("train/dogs/link to dog.jpg")
+
+    bad: dict[str, str] = {}
+    jpeg = (cats / "cat.0.jpg").read_bytes()
+    (cats / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    bad["truncated.jpg"] = "JPEG"
+    corrupt = bytearray(jpeg)
+    corrupt[2:400] = rng.integers(0, 255, 398, dtype=np.uint8).tobytes()
+    (cats / "corrupt.jpg").write_bytes(bytes(corrupt))
+    bad["corrupt.jpg"] = "decode"
+    (dogs / "empty.jpg").write_bytes(b"")
+    bad["empty.jpg"] = "empty"
+    (cats / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    bad[".DS_Store"] = "hidden"
+    (dogs / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
+    bad["Thumbs.db"] = "not an image"
+    (dogs / "notes.txt").write_text("labels checked by hand")
+    bad["notes.txt"] = "not an image"
+    _png_header_only(dogs / "huge.png", 30000, 20000)
+    bad["huge.png"] = "too large"
+    (cats / "loop").symlink_to(cats)
+    bad["loop"] = "loop"
+    (cats / "gone.jpg").symlink_to(cats / "does-not-exist.jpg")
+    bad["gone.jpg"] = "broken"
+    locked = cats / "locked.jpg"
+    locked.write_bytes(jpeg)
+    locked.chmod(0)
+    bad["locked.jpg"] = "cannot be read"
+    return root, good, bad
+
+
+@pytest.fixture
+def unreadable_for_root(monkeypatch: pytest.MonkeyPatch):
+    """Root reads files whatever their permission bits: make a chmod-000 file unreadable for root too."""
+    real = h._read_head
+
+    def read_head(path: Path) -> bytes:
+        if not os.stat(path).st_mode & 0o444:
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(h, "_read_head", read_head)

@@ -33,15 +33,16 @@ def test_collect_parameters_returns_names_defined_after_the_snapshot():
 # --------------------------------------------------------------------------- find files
 
 
-def test_find_class_files_sorted_classes_and_image_files_only(flat_root: Path):
+def test_find_class_files_sorted_classes_and_candidate_files(flat_root: Path):
     (flat_root / "train" / "cats" / ".hidden.jpg").write_bytes(b"x")
     (flat_root / "train" / "cats" / "notes.txt").write_text("not an image")
     (flat_root / "train" / ".DS_Store").write_bytes(b"x")
     files = h.find_class_files(flat_root)
     assert list(files) == ["cats", "dogs"]
-    assert len(files["cats"]) == 12 and len(files["dogs"]) == 8
-    assert all(f.suffix == ".jpg" and not f.name.startswith(".") for f in files["cats"])
+    assert len(files["cats"]) == 13 and len(files["dogs"]) == 8  # notes.txt is a candidate; the check rejects it
+    assert not any(f.name.startswith(".") for f in files["cats"])
     assert files["cats"] == sorted(files["cats"])
+    assert len(h.check_images(flat_root, 8).usable["cats"]) == 12
 
 
 def test_find_class_files_missing_root_names_the_folder(tmp_path: Path):
@@ -141,11 +142,12 @@ def test_split_table_counts(flat_root: Path):
 
 
 def _flat_data(root: Path, counts=COUNTS) -> tuple[dict, dict]:
-    splits = h.split_files(h.find_class_files(root), counts, "dogs", seed=0)
-    return splits, h.load_split_images(splits, 16)
+    check = h.check_images(root, 16)
+    splits = h.split_files(check.usable, counts, "dogs", seed=0)
+    return splits, {name: check.images_for(split) for name, split in splits.items()}
 
 
-def test_load_images_shapes_dtype_and_file_order(flat_root: Path):
+def test_decoded_images_shapes_dtype_and_file_order(flat_root: Path):
     splits, images = _flat_data(flat_root)
     x = images["train_balanced"]
     assert x.shape == (6, 16, 16, 3) and x.dtype == np.uint8
@@ -310,14 +312,6 @@ def test_evaluation_row_on_a_hand_made_example():
     assert row["PR-AUC"] == pytest.approx(average_precision_score(labels, scores))
 
 
-def test_evaluation_table_has_one_row_per_model_and_integer_counts():
-    labels = np.array([0, 0, 1, 1])
-    table = h.evaluation_table(labels, {"a": np.array([0.1, 0.2, 0.8, 0.9]), "b": np.array([0.6, 0.7, 0.8, 0.9])})
-    assert list(table.index) == ["a", "b"] and table.index.name == "model"
-    assert table.loc["a", "recall"] == 1.0 and table.loc["b", "FP"] == 2 and table["TP"].dtype.kind == "i"
-    assert table.loc["b", "precision"] == 0.5
-
-
 def test_all_negative_predictions_give_zero_precision_not_an_error():
     row = h.evaluation_row(np.array([0, 1, 0]), np.array([0.1, 0.2, 0.3]))
     assert row["precision"] == 0.0 and row["recall"] == 0.0 and row["TP"] == 0
@@ -380,6 +374,15 @@ def test_mean_std_table_and_spread_verdict():
     assert "within" in h.spread_verdict(close, reference="good")[1]
 
 
+def test_metric_bars_show_one_panel_per_metric():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs, val, test = _runs()
+    fig = h.plot_metric_bars(h.run_metrics(runs, val, test))
+    assert [ax.get_title() for ax in fig.axes] == ["PR-AUC", "recall @ 0.5", "recall @ tuned"]
+
+
 def test_rule_table_summarises_each_rule():
     runs, val, test = _runs()
     table = h.rule_table(h.run_metrics(runs[:1], val, test))
@@ -418,8 +421,13 @@ def test_plots_draw_without_error(flat_root: Path):
     matplotlib.use("Agg")
     files = h.find_class_files(flat_root)
     assert len(h.plot_sample_grid(files, per_class=3).axes) == 6
-    ax = h.plot_loss({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, "t")
-    assert len(ax.lines) == 2
+    run = h.ModelRun("m", 1, np.zeros(3), np.array([0.2, 0.7, 0.4]),
+                     {k: [1.0, 0.5] for k in ("loss", "val_loss", "pr_auc", "val_pr_auc")}, 2)  # fmt: skip
+    fig = h.plot_training_curves([run], "m")
+    assert [len(ax.lines) for ax in fig.axes] == [2, 3]  # train + validation; and the kept-epoch dot
+    fig = h.plot_score_curves([run, h.ModelRun("m", 2, np.zeros(3), np.array([0.1, 0.9, 0.8]), run.history, 1)],
+                              np.array([0, 1, 1]))  # fmt: skip
+    assert len(fig.axes) == 2
     ax = h.plot_confusion_matrix(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]), ["cats", "dogs"], "m")
     assert [t.get_text() for t in ax.texts] == ["1", "0", "1", "1"]
 
@@ -463,8 +471,8 @@ def test_load_results_of_a_missing_run_folder_says_what_to_do(tmp_path: Path):
 
 
 def _data(root: Path) -> tuple[dict, dict]:
-    splits = h.split_files(h.find_class_files(root), {"cats": [20, 20, 10, 10], "dogs": [20, 4, 10, 10]}, "dogs", seed=0)
-    return splits, h.load_split_images(splits, 32)
+    data = h.prepare_data(str(root), "dogs", [20, 20, 10, 10], [20, 4, 10, 10], split_seed=0, image_size=32)
+    return data.splits, data.images
 
 
 @pytest.mark.slow
@@ -485,3 +493,57 @@ def test_early_stopping_keeps_the_best_validation_epoch(tiny_demo_root: Path):
     assert run.best_epoch == int(np.argmax(val_pr)) + 1 and len(val_pr) <= 6
     # the kept weights are the best epoch's: the scores give that epoch's validation PR-AUC (Keras' approximation)
     assert h.fast_average_precision(splits["val"].labels, run.val_scores) == pytest.approx(max(val_pr), abs=0.05)
+
+
+# --------------------------------------------------------------------------- bad data
+
+
+def test_data_check_keeps_exactly_the_good_files_and_names_every_bad_one(messy_root, unreadable_for_root):
+    root, good, bad = messy_root
+    check = h.check_images(root, 16)
+    usable = {str(p.relative_to(root)) for files in check.usable.values() for p in files}
+    assert usable == good
+    reasons = {p.name: reason for p, reason in check.skipped}
+    assert set(reasons) == set(bad)
+    for name, words in bad.items():
+        assert words in reasons[name], (name, reasons[name])
+    table = check.table()
+    assert table.loc["cats", "usable images"] == 10 and table.loc["dogs", "usable images"] == 11
+    assert (table["files found"] == table["usable images"] + table["skipped"]).all()
+    assert check.images.shape == (21, 16, 16, 3) and check.images.dtype == np.uint8
+    lines = check.skipped_lines()
+    assert any(line.startswith("train/cats/truncated.jpg: ") for line in lines)
+
+
+def test_decoded_images_follow_their_files(messy_root, unreadable_for_root):
+    root, _, _ = messy_root
+    check = h.check_images(root, 16)
+    grey = check.images[check.rows[str(root / "train" / "cats" / "grey.jpg")]]
+    assert np.array_equal(grey[..., 0], grey[..., 1])  # grayscale converted to RGB: equal channels
+    splits = h.split_files(check.usable, {"cats": [5, 0, 0, 5], "dogs": [5, 0, 0, 5]}, "dogs", seed=0)
+    assert all(f in check.rows for split in splits.values() for f in split.files)  # only usable files are split
+    assert check.images_for(splits["test"]).shape == (10, 16, 16, 3)
+
+
+def test_a_class_without_usable_images_is_an_error(tmp_path: Path):
+    write_images(tmp_path / "train" / "cats", 3, 0)
+    (tmp_path / "train" / "dogs").mkdir(parents=True)
+    (tmp_path / "train" / "dogs" / "notes.txt").write_text("no pictures here")
+    with pytest.raises(h.DataError, match=r"dogs.*no usable images"):
+        h.check_images(tmp_path, 8)
+
+
+def test_kaggle_flat_layout_is_recognised(tmp_path: Path):
+    write_images(tmp_path / "train", 2, 0, prefix="cat")
+    write_images(tmp_path / "train", 2, 255, prefix="dog")
+    with pytest.raises(h.DataError, match=r"Kaggle flat layout.*arrange-kaggle"):
+        h.find_class_files(tmp_path)
+
+
+def test_more_than_two_class_folders_need_the_classes_parameter(flat_root: Path):
+    write_images(flat_root / "train" / "birds", 2, 128)
+    with pytest.raises(h.DataError, match=r"exactly two class folders.*birds.*classes="):
+        h.find_class_files(flat_root)
+    assert list(h.find_class_files(flat_root, classes=["dogs", "cats"])) == ["cats", "dogs"]
+    with pytest.raises(h.DataError, match="must name two"):
+        h.find_class_files(flat_root, classes=["cats", "fish"])

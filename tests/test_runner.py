@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,15 +86,46 @@ def test_select_notebooks_in_name_order_and_unknown_pattern():
         rs.select_notebooks(["99_nothing"])
 
 
+def test_impossible_data_settings_fail_before_any_notebook_runs(tmp_path: Path, capsys):
+    assert rs.main(["--out", str(tmp_path), "-p", "positive_class=birds"]) == 2
+    assert "positive_class='birds'" in capsys.readouterr().err
+    assert rs.main(["--out", str(tmp_path), "-p", "positive_split_counts=[5000, 1, 1, 1]"]) == 2
+    assert "'dogs': the splits ask for 5003 files" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.ipynb"))
+
+
+def test_wrong_parameter_types_are_errors_listing_the_valid_parameters(tmp_path: Path, capsys):
+    assert rs.main(["--out", str(tmp_path), "-p", "epochs=ten"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs='ten' is a str, expected int or float" in err and "Valid parameters and defaults:" in err
+    assert "seeds=[42, 43, 44]" in err
+    assert rs.main(["--out", str(tmp_path), "-p", "seeds=[1, two]"]) == 2
+    assert "seeds=[1, 'two'] holds ['two']" in capsys.readouterr().err
+    assert rs.main(["--out", str(tmp_path), "-p", "image_size=[32]"]) == 2
+
+
+def test_parameters_with_several_types_accept_each():
+    assert rs.type_error("positive_weight", 10, '"balanced"', "type: float | str") is None
+    assert rs.type_error("positive_weight", "balanced", '"balanced"', "type: float | str") is None
+    assert rs.type_error("positive_weight", [1], '"balanced"', "type: float | str")
+    assert rs.type_error("epochs", 2.0, "15", "") is None and rs.type_error("epochs", True, "15", "")
+
+
 @pytest.mark.slow
-def test_failing_notebook_is_named_with_its_error_and_exit_is_nonzero(tmp_path: Path, capsys):
-    status = rs.main(["--notebooks", "01", "--out", str(tmp_path), *SMALL, "-p", "positive_class=birds"])
-    out = capsys.readouterr()
+def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, capsys):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("variants:\n  02_class_weights: [{positive_weight: -1}]\n")
+    out = tmp_path / "run"
+    status = rs.main(["--notebooks", "02", "04", "--out", str(out), "--config", str(cfg), *SMALL])
+    printed = capsys.readouterr().out
     assert status == 1
-    assert "01_balanced_vs_unbalanced.ipynb" in out.out and "failed" in out.out
-    assert "DataError" in out.out and "positive_class='birds'" in out.out
-    assert (tmp_path / FIRST.name).exists()  # the executed copy is kept, error included
-    assert not list(tmp_path.glob(".*partial*"))
+    assert "02_class_weights-positive_weight--1.ipynb" in printed and "failed" in printed
+    assert "ValueError" in printed and "positive_weight must be a positive number" in printed
+    assert "04_undersampling.ipynb" in printed and "passed" in printed
+    assert (out / "02_class_weights-positive_weight--1.failed.ipynb").exists()  # kept, error included
+    assert not (out / "02_class_weights-positive_weight--1.ipynb").exists()
+    assert (out / "04_undersampling.ipynb").exists() and (out / "results" / "04_undersampling.json").exists()
+    assert not list(out.glob(".*partial*"))
 
 
 @pytest.mark.slow
@@ -121,6 +157,59 @@ def test_first_notebook_runs_on_real_photos(tmp_path: Path):
         assert len(run["test_scores"]) == 180 and all(0.0 <= s <= 1.0 for s in run["test_scores"])
 
 
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _start_run(out: Path) -> subprocess.Popen:
+    args = [sys.executable, str(rs.PROJECT_ROOT / "run_series.py"), "--notebooks", "01", "--out", str(out), *SMALL,
+            "-p", "epochs=30", "-p", "patience=0"]  # fmt: skip
+    return subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_training(out: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    partial = out / ".01_balanced_vs_unbalanced.partial.ipynb"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial.exists() and "--- model" in partial.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the run never reached training: {proc.communicate()[0][-2000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_an_interrupted_run_leaves_the_previous_run_unchanged(tmp_path: Path, how: str):
+    out = tmp_path / "run"
+    assert rs.main(["--notebooks", "01", "--out", str(out), *SMALL]) == 0
+    before = _snapshot(out)
+    proc = _start_run(out)
+    _wait_for_training(out, proc)
+    os.killpg(proc.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+    output = proc.communicate(timeout=120)[0]
+    if how == "ctrl-c":
+        assert proc.returncode == 130, output[-2000:]
+        assert "interrupted" in output
+        assert _snapshot(out) == before  # no half-written notebook or results, nothing earlier changed
+    else:
+        after = {k: v for k, v in _snapshot(out).items() if not Path(k).name.startswith(".")}
+        assert after == before  # a hidden partial file may remain; every visible file is unchanged
+        assert rs.main(["--notebooks", "01", "--out", str(out), "--resume", *SMALL]) == 0
+        assert _snapshot(out) == before  # stale partial cleaned, complete notebook skipped
+
+
+@pytest.mark.slow
+def test_resume_skips_complete_notebooks_with_the_same_parameters(tmp_path: Path, capsys):
+    out = tmp_path / "run"
+    assert rs.main(["--notebooks", "01", "--out", str(out), *SMALL]) == 0
+    first = (out / FIRST.name).read_bytes()
+    capsys.readouterr()
+    assert rs.main(["--notebooks", "01", "--out", str(out), "--resume", *SMALL]) == 0
+    assert "skipped" in capsys.readouterr().out and (out / FIRST.name).read_bytes() == first
+    assert rs.main(["--notebooks", "01", "--out", str(out), "--resume", *SMALL, "-p", "seeds=[2]"]) == 0
+    assert (out / FIRST.name).read_bytes() != first  # other parameters: executed again
+
+
 @pytest.mark.slow
 def test_whole_series_with_variants_and_summary(tmp_path: Path):
     status = rs.main(["--out", str(tmp_path), *SMALL, "-p", "seeds=[1, 2]"])
@@ -137,3 +226,22 @@ def test_whole_series_with_variants_and_summary(tmp_path: Path):
     for model in ("balanced", "class weight 25", "oversampled + augmented", "focal loss", "unbalanced + initial bias"):
         assert model in summary
     assert "seed-to-seed spread" in summary
+
+
+@pytest.mark.slow
+def test_messy_data_root_trains_on_exactly_the_good_files_and_names_the_rest(messy_root, tmp_path: Path):
+    root, good, bad = messy_root
+    if os.geteuid() == 0:  # the kernel runs as root, which reads chmod-000 files: there it is a good image
+        good = good | {"train/cats/locked.jpg"}
+        bad = {k: v for k, v in bad.items() if k != "locked.jpg"}
+    out = tmp_path / "run"
+    status = rs.main(["--notebooks", "01", "--data-root", str(root), "--out", str(out), "-p", "image_size=16",
+                      "-p", "epochs=1", "-p", "seeds=[1]", "-p", "batch_size=4",
+                      "-p", "negative_split_counts=[3, 3, 2, 2]", "-p", "positive_split_counts=[3, 1, 2, 2]"])  # fmt: skip
+    assert status == 0
+    result = json.loads((out / "results" / "01_balanced_vs_unbalanced.json").read_text())
+    assert set(result["test"]["files"]) <= good and len(result["test"]["files"]) == 4
+    executed = (out / FIRST.name).read_text()
+    for name in bad:
+        assert name in executed  # every skipped file is named in the notebook's data check
+    assert f"skipped {len(bad)} file(s)" in executed
