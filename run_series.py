@@ -17,6 +17,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -88,18 +89,20 @@ def inspect(notebook: Path) -> dict[str, dict[str, Any]]:
 TYPE_NAMES = {"int": int, "float": float, "str": str, "list": list, "bool": bool, "dict": dict}
 
 
-def accepted_types(default_source: str, help_text: str) -> tuple[type, ...]:
-    """Types a parameter accepts: its default's type (int and float interchangeable), or those a `# type: a | b` comment names."""
-    if help_text.strip().startswith("type:"):
-        kinds = [TYPE_NAMES[t.strip()] for t in help_text.strip()[5:].split("|")]
+def accepted_types(info: dict[str, Any]) -> tuple[type, ...]:
+    """Types a parameter accepts: its default's, or those a `# type: float | str` comment names (int and float mix)."""
+    declared = info.get("inferred_type_name")
+    if declared in TYPE_NAMES:  # papermill reads `# type: float`; further `| str` alternatives stay in its help text
+        kinds = [TYPE_NAMES[declared]] + [TYPE_NAMES[t] for t in re.findall(r"\|\s*(\w+)", info.get("help") or "") if t in TYPE_NAMES]
     else:
-        kinds = [type(ast.literal_eval(default_source))]
+        kinds = [type(ast.literal_eval(info["default"]))]
     return tuple(dict.fromkeys(k for kind in kinds for k in ((int, float) if kind in (int, float) else (kind,))))
 
 
-def type_error(name: str, value: Any, default_source: str, help_text: str) -> str | None:
-    """Describe why `value` does not fit parameter `name`, or return None when it does."""
-    types = accepted_types(default_source, help_text)
+def type_error(name: str, value: Any, info: dict[str, Any]) -> str | None:
+    """Describe why `value` does not fit parameter `name` (papermill's inspection `info`), or return None when it does."""
+    types = accepted_types(info)
+    default_source = info["default"]
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         wanted = " or ".join(t.__name__ for t in types)
         return f"{name}={value!r} is a {type(value).__name__}, expected {wanted} (default {default_source})"
@@ -162,7 +165,7 @@ def check_known(notebooks: Sequence[Path], given: dict[str, Any], overrides: dic
     problems = []
     for nb in notebooks:
         for name, info in inspect(nb).items():
-            if name in given and (problem := type_error(name, given[name], info["default"], info["help"] or "")):
+            if name in given and (problem := type_error(name, given[name], info)):
                 problems.append(problem)
     if problems:
         listing = ", ".join(f"{n}={d}" for n, d in sorted({n: i["default"] for nb in notebooks for n, i in inspect(nb).items()}.items()))

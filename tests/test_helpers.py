@@ -471,7 +471,7 @@ def test_load_results_of_a_missing_run_folder_says_what_to_do(tmp_path: Path):
 
 
 def _data(root: Path) -> tuple[dict, dict]:
-    data = h.prepare_data(str(root), "dogs", [20, 20, 10, 10], [20, 4, 10, 10], split_seed=0, image_size=32)
+    data = h.prepare_data(str(root), "dogs", [14, 10, 8, 8], [14, 4, 8, 8], split_seed=0, image_size=32)
     return data.splits, data.images
 
 
