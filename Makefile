@@ -6,8 +6,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
+RUN    ?= runs/demo
+BLOG   ?= blog
 
-.PHONY: install run test notebooks lab clean
+.PHONY: install run test notebooks lab publish clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +28,9 @@ test: install
 
 notebooks: install  ## re-execute notebooks/ in place with their default parameters
 	$(BIN)/python run_series.py --store
+
+publish: install  ## make publish RUN=runs/demo BLOG=~/my-blog
+	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
