@@ -20,7 +20,7 @@ import helpers
 def check(data_root: str, image_size: int, classes: Sequence[str] | None) -> int:
     """Print the data check for a data root; return 0 when both classes have usable images."""
     try:
-        result = helpers.check_images(Path(data_root).expanduser(), image_size, classes)
+        result = helpers.check_images(Path(data_root).expanduser(), image_size, classes, verbose=True)
     except helpers.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -28,6 +28,21 @@ def check(data_root: str, image_size: int, classes: Sequence[str] | None) -> int
     print(f"\n{len(result.skipped)} file(s) skipped" + (":" if result.skipped else ""))
     for line in result.skipped_lines():
         print(f"  {line}")
+    return 0
+
+
+def cache(clear: bool) -> int:
+    """Print where the image cache is and how big; with clear, remove it."""
+    folder = helpers.image_cache_dir()
+    if folder is None:
+        print(f"the image cache is off ({helpers.IMAGE_CACHE_ENV}={os.environ.get(helpers.IMAGE_CACHE_ENV)})")
+        return 0
+    entries = [p for p in folder.glob("*/*") if p.is_dir()] if folder.is_dir() else []
+    size = sum(f.stat().st_size for e in entries for f in e.iterdir())
+    print(f"image cache: {folder} ({len(entries)} entries, {size / 1e6:.1f} MB)")
+    if clear and folder.is_dir():
+        shutil.rmtree(folder)
+        print("cleared")
     return 0
 
 
@@ -71,12 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_check.add_argument("data_root")
     p_check.add_argument("--image-size", type=int, default=64)
     p_check.add_argument("--classes", nargs=2, metavar="CLASS", help="the two class folders to use")
+    p_cache = sub.add_parser("cache", help=f"show where decoded images are cached (${helpers.IMAGE_CACHE_ENV}); --clear removes them")
+    p_cache.add_argument("--clear", action="store_true", help="delete the whole image cache")
     p_arrange = sub.add_parser("arrange-kaggle", help="arrange train/cat.1.jpg ... into <dest>/train/cats/ ...")
     p_arrange.add_argument("source", help="the flat Kaggle train/ folder")
     p_arrange.add_argument("dest_root", help="a new data root to create")
     p_arrange.add_argument("--copy", action="store_true", help="copy the files instead of linking them")
     p_arrange.add_argument("--suffix", default="s", help="appended to each prefix to name its class folder (cat -> cats)")
     args = parser.parse_args(argv)
+    if args.command == "cache":
+        return cache(args.clear)
     if args.command == "check":
         return check(args.data_root, args.image_size, args.classes)
     try:

@@ -279,13 +279,39 @@ def split_table(splits: Mapping[str, Split], negative: str, positive: str) -> pd
 # --------------------------------------------------------------------------- pipeline
 
 
-def decode_image(path: Any, image_size: int) -> Any:
-    """Read an image file and return it resized to image_size x image_size as uint8 RGB."""
+DCT_RATIOS = (1, 2, 4, 8)  # the scales libjpeg can decode at directly (1/1, 1/2, 1/4, 1/8)
+
+
+def _decode_jpeg_scaled(raw: Any, image_size: int) -> Any:
+    """Decode a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) that keeps its shorter side at least 2 x image_size."""
+    import tensorflow as tf
+
+    height_width = tf.io.extract_jpeg_shape(raw)[:2]
+    pixels = tf.reduce_prod(tf.cast(height_width, tf.int64))
+    too_large = tf.debugging.assert_less_equal(pixels, tf.constant(MAX_PIXELS, tf.int64), message="image too large")
+    shorter = tf.reduce_min(height_width)
+    index = tf.reduce_sum(tf.cast(shorter >= 2 * image_size * tf.constant([2, 4, 8]), tf.int32))
+    branches = [lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r) for r in DCT_RATIOS]
+    with tf.control_dependencies([too_large]):  # never start decoding a decompression bomb
+        return tf.switch_case(tf.identity(index), branches)
+
+
+def decode_image(path: Any, image_size: int, dct_scaling: bool = True) -> Any:
+    """Read an image file and return it resized (antialiased) to image_size x image_size as uint8 RGB.
+
+    With dct_scaling, a JPEG at least 4x the target size is decoded at 1/2, 1/4 or 1/8 scale by libjpeg (still at
+    least 2x the target, so the antialiased resize has detail to average): most of the decoding work is skipped and
+    the result matches full decoding within about one grey level on average (tests/test_helpers.py states the bound).
+    """
     import tensorflow as tf
 
     raw = tf.io.read_file(path)
-    img = tf.io.decode_image(raw, channels=3, expand_animations=False)
-    img = tf.image.resize(img, (image_size, image_size))
+
+    def any_format() -> Any:
+        return tf.io.decode_image(raw, channels=3, expand_animations=False)
+
+    img = tf.cond(tf.io.is_jpeg(raw), lambda: _decode_jpeg_scaled(raw, image_size), any_format) if dct_scaling else any_format()
+    img = tf.image.resize(img, (image_size, image_size), antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
 
 
@@ -298,8 +324,14 @@ def _read_head(path: Path) -> bytes:
         return f.read(16)
 
 
-def precheck_file(path: Path) -> str | None:
-    """Return why a file cannot be used (empty, unreadable, too large), or None to let the decoder try it."""
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def precheck_file(path: Path, trust_jpeg: bool = False) -> str | None:
+    """Return why a file cannot be used (empty, unreadable, too large), or None to let the decoder try it.
+
+    With trust_jpeg, a file that starts like a JPEG skips the header check here: the decoder checks its size itself.
+    """
     import warnings
 
     from PIL import Image
@@ -307,9 +339,11 @@ def precheck_file(path: Path) -> str | None:
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
-        _read_head(path)
+        head = _read_head(path)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
+    if trust_jpeg and head.startswith(JPEG_MAGIC):
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -340,22 +374,30 @@ def decode_failure(path: Path, image_size: int) -> str:
     return "cannot be decoded"
 
 
-def decode_files(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, dict[int, str]]:
-    """Decode files in parallel; return the images of those that decoded (in order) and a reason for each that did not."""
+def decode_files(
+    paths: Sequence[Path], image_size: int, progress: Callable[[int, int], None] | None = None
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Decode files in parallel; return the images of those that decoded (in order) and a reason for each that did not.
+
+    Images go straight into one preallocated uint8 array, so the peak is one copy of the decoded data.
+    """
     import tensorflow as tf
 
-    if not paths:
-        return np.zeros((0, image_size, image_size, 3), np.uint8), {}
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
-    ds = ds.map(lambda i, p: (i, decode_image(p, image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    indices, batches = [], []
-    for i, x in ds.ignore_errors().batch(256):  # a bad file is dropped here, never mid-epoch
-        indices.append(i.numpy())
-        batches.append(x.numpy())
-    decoded = np.concatenate(indices) if indices else np.zeros(0, int)
-    failed = sorted(set(range(len(paths))) - set(decoded.tolist()))
-    images = np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 3), np.uint8)
-    return images, {i: decode_failure(paths[i], image_size) for i in failed}
+    images = np.empty((len(paths), image_size, image_size, 3), np.uint8)
+    decoded = np.zeros(len(paths), bool)
+    if paths:
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
+        ds = ds.map(lambda i, p: (i, decode_image(p, image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        for i, x in ds.ignore_errors().batch(256):  # a bad file is dropped here, never mid-epoch
+            rows = i.numpy()
+            images[rows], decoded[rows] = x.numpy(), True
+            if progress:
+                progress(int(decoded.sum()), len(paths))
+    failed = np.flatnonzero(~decoded)
+    if failed.size:  # close the gaps in place, keeping file order, without a second copy
+        for target, source in enumerate(np.flatnonzero(decoded)):
+            images[target] = images[source]
+    return images[: len(paths) - failed.size], {int(i): decode_failure(paths[i], image_size) for i in failed}
 
 
 @dataclass
@@ -368,6 +410,7 @@ class ImageCheck:
     skipped: list[tuple[Path, str]]
     images: np.ndarray
     rows: dict[str, int]
+    source: str = "decoded"  # "decoded" from the files, or "cache" when read back from the image cache
 
     def table(self) -> pd.DataFrame:
         """Per class: files found, usable images, files skipped."""
@@ -385,41 +428,177 @@ class ImageCheck:
     def images_for(self, split: Split) -> np.ndarray:
         """The decoded images of a split's files, in split order."""
         if not len(split):
-            return self.images[:0]
+            return np.asarray(self.images[:0])
         return self.images[[self.rows[f] for f in split.files]]
 
 
-def check_images(data_root: str | os.PathLike[str], image_size: int, classes: Sequence[str] | None = None) -> ImageCheck:
-    """Find every file of the two classes, decode each once, and keep the usable ones; report the rest with reasons."""
+IMAGE_CACHE_ENV = "UNBALANCED_IMAGE_CACHE"
+CACHE_FORMAT = "2: DCT-scaled JPEG decoding, antialiased resize, uint8"  # change it whenever decoding changes
+
+
+def image_cache_dir() -> Path | None:
+    """Where decoded images are cached: $UNBALANCED_IMAGE_CACHE, else data/cache/ in the project; None if set to 'off'."""
+    value = os.environ.get(IMAGE_CACHE_ENV, "").strip()
+    if value.lower() in {"off", "none", "0", "false"}:
+        return None
+    return Path(value).expanduser() if value else PROJECT_ROOT / "data" / "cache"
+
+
+def image_cache_entry(cache_dir: Path, root: Path, candidates: Sequence[tuple[str, Path]], image_size: int) -> Path:
+    """The cache folder for these files at this size: one slot per data root and size, one entry per exact file list.
+
+    The entry's name hashes every file's class, path, size, modification time and mode, the image size, the
+    decoding method and the TensorFlow version, so adding, removing or changing any file selects a new entry.
+    """
+    import hashlib
+
+    import tensorflow as tf
+
+    slot = hashlib.sha256(f"{root.resolve()}\0{image_size}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, tf.__version__, str(root.resolve()), image_size]).encode())
+    for class_name, f in candidates:
+        try:
+            st = f.stat()
+            stamp: list[Any] = [st.st_size, st.st_mtime_ns, st.st_mode]
+        except OSError:
+            stamp = [None]
+        key.update(json.dumps([class_name, os.path.relpath(f, root), *stamp]).encode())
+    return cache_dir / f"{root.name or 'root'}-{image_size}px-{slot}" / key.hexdigest()[:32]
+
+
+def load_cached_images(entry: Path, root: Path, candidates: Sequence[tuple[str, Path]]) -> tuple[np.ndarray, list[Any]] | None:
+    """Read a cache entry back (images memory-mapped): the images and, per candidate file, its row or skip reason."""
+    import shutil
+
+    if not entry.is_dir():
+        return None
+    try:
+        index = json.loads((entry / "index.json").read_text(encoding="utf-8"))
+        images = np.load(entry / "images.npy", mmap_mode="r")
+        files = [os.path.relpath(f, root) for _, f in candidates]
+        if index["format"] == CACHE_FORMAT and index["files"] == files and len(images) == index["count"]:
+            return images, index["outcomes"]
+    except FileNotFoundError:
+        return None  # removed by another process a moment ago: decode instead
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    shutil.rmtree(entry, ignore_errors=True)  # damaged by hand or by the disk (entries are published whole): rebuild it
+    return None
+
+
+def _write_synced(path: Path, write: Callable[[Any], None]) -> None:
+    """Write a file through `write(f)` and flush it to disk."""
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_cached_images(entry: Path, root: Path, candidates: Sequence[tuple[str, Path]], images: np.ndarray, outcomes: Sequence[Any]) -> None:
+    """Publish a cache entry atomically: build it in a private temporary folder, then rename it into place.
+
+    Readers only ever see a complete entry. When two processes build the same entry at once, the first rename
+    wins and the other process drops its copy. Older entries of the same data root and size are removed.
+    """
+    import shutil
+    import tempfile
+    import time
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".building-{entry.name}-", dir=entry.parent))
+    try:
+        index = {"format": CACHE_FORMAT, "root": str(root.resolve()), "count": len(images),
+                 "files": [os.path.relpath(f, root) for _, f in candidates], "outcomes": list(outcomes)}  # fmt: skip
+        _write_synced(tmp / "images.npy", lambda f: np.save(f, images))
+        _write_synced(tmp / "index.json", lambda f: f.write(json.dumps(index).encode()))
+        try:
+            os.rename(tmp, entry)
+        except OSError:
+            if not (entry / "index.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # still there only when another process published first
+    for other in entry.parent.iterdir():
+        stale_build = other.name.startswith(".building-") and time.time() - other.stat().st_mtime > 24 * 3600
+        if other != entry and (stale_build or not other.name.startswith(".")):
+            shutil.rmtree(other, ignore_errors=True)
+
+
+class _Progress:
+    """Print 'decoding images: n of N' every few seconds while a long decode runs."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        import time
+
+        self.every_s, self.clock = every_s, time.monotonic
+        self.last = self.clock()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.clock() - self.last >= self.every_s:
+            self.last = self.clock()
+            print(f"decoding images: {done:,} of {total:,}", flush=True)
+
+
+def decode_candidates(candidates: Sequence[tuple[str, Path]], image_size: int, verbose: bool = False) -> tuple[np.ndarray, list[Any]]:
+    """Pre-check and decode candidate files; return the images and, per candidate, its image row or why it was skipped."""
+    outcomes: list[Any] = [precheck_file(f, trust_jpeg=True) for _, f in candidates]
+    to_decode = [i for i, reason in enumerate(outcomes) if reason is None]
+    images, failures = decode_files([candidates[i][1] for i in to_decode], image_size, _Progress() if verbose else None)
+    row = 0
+    for k, i in enumerate(to_decode):
+        if k in failures:
+            outcomes[i] = precheck_file(candidates[i][1]) or failures[k]  # e.g. a JPEG over the pixel limit
+        else:
+            outcomes[i], row = row, row + 1
+    return images, outcomes
+
+
+def check_images(
+    data_root: str | os.PathLike[str], image_size: int, classes: Sequence[str] | None = None, verbose: bool = False
+) -> ImageCheck:
+    """Find every file of the two classes, decode each once (or read them from the image cache), keep the usable ones.
+
+    Unusable files are reported with their reasons. With verbose, prints progress and where the images came from.
+    """
+    import time
+
+    start = time.perf_counter()
     root = Path(data_root)
     found: dict[str, int] = {}
-    usable: dict[str, list[Path]] = {}
     skipped: list[tuple[Path, str]] = []
     candidates: list[tuple[str, Path]] = []
     for folder in list_class_folders(root, classes):
         files, passed = list_files(folder)
         found[folder.name] = len(files) + sum(1 for p, _ in passed if not p.is_dir())
         skipped += passed
-        for f in files:
-            reason = precheck_file(f)
-            if reason:
-                skipped.append((f, reason))
-            else:
-                candidates.append((folder.name, f))
-        usable[folder.name] = []
-    images, failures = decode_files([f for _, f in candidates], image_size)
+        candidates += [(folder.name, f) for f in files]
+    cache_dir = image_cache_dir()
+    entry = image_cache_entry(cache_dir, root, candidates, image_size) if cache_dir else None
+    cached = load_cached_images(entry, root, candidates) if entry else None
+    source = "cache" if cached else "decoded"
+    images, outcomes = cached or decode_candidates(candidates, image_size, verbose)
+    if entry and not cached:
+        try:
+            save_cached_images(entry, root, candidates, images, outcomes)
+        except OSError as exc:  # a full or read-only disk costs the next run a decode, never this run's images
+            print(f"warning: image cache not written to {entry.parent} ({exc}); set {IMAGE_CACHE_ENV} to a writable folder")
+    usable: dict[str, list[Path]] = {name: [] for name in found}
     rows: dict[str, int] = {}
-    for i, (class_name, f) in enumerate(candidates):
-        if i in failures:
-            skipped.append((f, failures[i]))
+    for (class_name, f), outcome in zip(candidates, outcomes):
+        if isinstance(outcome, str):
+            skipped.append((f, outcome))
         else:
-            rows[str(f)] = len(rows)
+            rows[str(f)] = outcome
             usable[class_name].append(f)
+    if verbose:
+        how = "loaded from the image cache" if cached else "decoded"
+        where = f" ({entry.parent})" if entry else " (image cache off)"
+        print(f"images: {len(rows):,} {how} in {time.perf_counter() - start:.1f} s{where}")
     empty = [c for c, fs in usable.items() if not fs]
     if empty:
         raise DataError(f"class folder(s) {', '.join(empty)} under {root / 'train'} hold no usable images "
                         f"({len(skipped)} files skipped; run `python data_tools.py check {root}` for the list)")  # fmt: skip
-    return ImageCheck(root, found, usable, sorted(skipped, key=lambda x: str(x[0])), images, rows)
+    return ImageCheck(root, found, usable, sorted(skipped, key=lambda x: str(x[0])), images, rows, source)
 
 
 def _scale(x: Any, y: Any) -> tuple[Any, Any]:
@@ -430,13 +609,13 @@ def _scale(x: Any, y: Any) -> tuple[Any, Any]:
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
-    """Build a tf.data pipeline over decoded images: optionally reshuffled every epoch, scaled, batched, prefetched."""
+    """Build a tf.data pipeline over decoded images: optionally reshuffled every epoch, batched, scaled, prefetched."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.float32)))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.map(_scale, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)  # scale whole batches
 
 
 def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -534,7 +713,7 @@ def prepare_data(
 ) -> Data:
     """Check and decode every file once, name the classes, cut the splits from the usable images, and report."""
     root = data_root_or_demo(data_root)
-    check = check_images(root, image_size, classes)
+    check = check_images(root, image_size, classes, verbose=True)
     negative, positive = class_roles(list(check.usable), positive_class)
     counts = {negative: negative_split_counts, positive: positive_split_counts}
     splits = split_files(check.usable, counts, positive, seed=split_seed)

@@ -204,6 +204,65 @@ def install_private_kernel(folder: Path) -> None:
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("JUPYTER_PATH", "")]))
 
 
+RESET_CODE = """
+def _reset_for_next_notebook():
+    import gc, sys
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()  # layer names, graphs and the global random state start over
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+    gc.collect()
+_reset_for_next_notebook()
+get_ipython().run_line_magic("reset", "-f")
+"""
+
+
+class SharedKernel:
+    """One kernel for a whole run, so TensorFlow is imported once: before each notebook its variables, figures and
+    Keras state are cleared (imported modules stay loaded); after a failed notebook it is replaced by a fresh one."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd, self.km = cwd, None
+
+    def ready(self) -> Any:
+        """Return a kernel manager whose kernel is alive and clean, starting or resetting one as needed."""
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None and run_sync(self.km.is_alive)():
+            try:
+                run_sync(self._reset)()
+                return self.km
+            except Exception:  # noqa: BLE001 - a kernel that cannot be reset is replaced
+                self.close()
+        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        run_sync(self.km.start_kernel)(cwd=str(self.cwd))
+        return self.km
+
+    async def _reset(self) -> None:
+        """Run RESET_CODE in the kernel, silently, and check that it succeeded."""
+        kc = self.km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            reply = await kc.execute_interactive(RESET_CODE, silent=True, store_history=False, timeout=120)
+        finally:
+            kc.stop_channels()
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"kernel reset failed: {reply['content'].get('evalue')}")
+
+    def close(self) -> None:
+        """Shut the kernel down (immediately: after a failure it may still be busy)."""
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None:
+            try:
+                run_sync(self.km.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            self.km = None
+
+
 # --------------------------------------------------------------------------- execute
 
 
@@ -212,7 +271,9 @@ def failed_copy(output: Path) -> Path:
     return output.with_name(f"{output.stem}.failed.ipynb")
 
 
-def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log_output: bool, timeout: float | None) -> None:
+def execute(
+    notebook: Path, output: Path, parameters: dict[str, Any] | None, log_output: bool, timeout: float | None, km: Any = None
+) -> None:
     """Execute one notebook into `output` through a hidden temporary file renamed only when it completes.
 
     A failing notebook's executed copy, error included, is kept as <name>.failed.ipynb; an interrupted one is deleted.
@@ -230,6 +291,7 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log
             log_output=log_output,
             progress_bar=True,
             execution_timeout=timeout,
+            **({"km": km} if km is not None else {}),
         )
     except Exception as exc:
         if getattr(exc, "ename", None) == "KeyboardInterrupt":  # Ctrl-C reached the kernel too: an interruption
@@ -272,36 +334,63 @@ def run_series(
     timeout: float | None = None,
     fail_fast: bool = False,
     resume: bool = False,
+    shared_kernel: bool = True,
 ) -> list[Outcome]:
-    """Execute each planned notebook in order; with `out` None, store them executed in place with their defaults."""
+    """Execute each planned notebook in order; with `out` None, store them executed in place with their defaults.
+
+    With shared_kernel, one kernel serves the whole run (reset before each notebook, replaced after a failure);
+    otherwise each notebook gets a fresh kernel.
+    """
     outcomes: list[Outcome] = []
     if out is not None:
         for stale in out.glob(".*.partial.ipynb"):  # left by a run that was killed outright
             stale.unlink()
     with tempfile.TemporaryDirectory(prefix="unbalanced-kernel-") as kernel_dir:
         install_private_kernel(Path(kernel_dir))
-        for i, (nb, name, parameters) in enumerate(plan, 1):
-            target = nb if out is None else out / name
-            if resume and out is not None and already_complete(target, parameters):
-                print(f"[{i}/{len(plan)}] {name}: complete with these parameters, skipped", flush=True)
-                outcomes.append(Outcome(name, "skipped", 0.0, "already complete", target))
-                continue
-            print(f"[{i}/{len(plan)}] {name} -> {target}", flush=True)
-            start = time.monotonic()
-            try:
-                execute(nb, target, None if out is None else parameters, log_output, timeout)
-            except KeyboardInterrupt:
-                outcomes.append(Outcome(name, "interrupted", time.monotonic() - start, "stopped by the user; nothing written"))
-                break
-            except Exception as exc:  # noqa: BLE001 - every failure is reported by name and the run exits non-zero
-                kept = failed_copy(target)
-                outcomes.append(Outcome(name, "failed", time.monotonic() - start, describe_failure(exc), kept))
-                print(f"[{i}/{len(plan)}] {name} FAILED: {outcomes[-1].error} (executed copy: {kept})", file=sys.stderr, flush=True)
-                if fail_fast:
-                    break
-                continue
-            outcomes.append(Outcome(name, "passed", time.monotonic() - start, output=target))
+        kernel = SharedKernel(NOTEBOOK_DIR) if shared_kernel else None
+        try:
+            _run_plan(plan, out, log_output, timeout, fail_fast, resume, kernel, outcomes)
+        finally:
+            if kernel is not None:
+                kernel.close()
     return outcomes
+
+
+def _run_plan(
+    plan: Sequence[tuple[Path, str, dict[str, Any]]],
+    out: Path | None,
+    log_output: bool,
+    timeout: float | None,
+    fail_fast: bool,
+    resume: bool,
+    kernel: SharedKernel | None,
+    outcomes: list[Outcome],
+) -> None:
+    """The loop of run_series: execute, record and report each notebook."""
+    for i, (nb, name, parameters) in enumerate(plan, 1):
+        target = nb if out is None else out / name
+        if resume and out is not None and already_complete(target, parameters):
+            print(f"[{i}/{len(plan)}] {name}: complete with these parameters, skipped", flush=True)
+            outcomes.append(Outcome(name, "skipped", 0.0, "already complete", target))
+            continue
+        print(f"[{i}/{len(plan)}] {name} -> {target}", flush=True)
+        start = time.monotonic()
+        try:
+            km = kernel.ready() if kernel is not None else None
+            execute(nb, target, None if out is None else parameters, log_output, timeout, km)
+        except KeyboardInterrupt:
+            outcomes.append(Outcome(name, "interrupted", time.monotonic() - start, "stopped by the user; nothing written"))
+            break
+        except Exception as exc:  # noqa: BLE001 - every failure is reported by name and the run exits non-zero
+            if kernel is not None:
+                kernel.close()  # the next notebook gets a fresh kernel, whatever state this one left
+            kept = failed_copy(target)
+            outcomes.append(Outcome(name, "failed", time.monotonic() - start, describe_failure(exc), kept))
+            print(f"[{i}/{len(plan)}] {name} FAILED: {outcomes[-1].error} (executed copy: {kept})", file=sys.stderr, flush=True)
+            if fail_fast:
+                break
+            continue
+        outcomes.append(Outcome(name, "passed", time.monotonic() - start, output=target))
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
@@ -326,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-timeout", type=float, default=None, help="seconds one cell may run before the notebook fails")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook (default: run the rest)")
     p.add_argument("--resume", action="store_true", help="skip notebooks already complete in --out with the same parameters")
+    p.add_argument(
+        "--fresh-kernels",
+        action="store_true",
+        help="start a new kernel for every notebook (default: one kernel for the run, reset before each notebook)",
+    )
     p.add_argument(
         "--store", action="store_true", help="execute the notebooks in place with their default parameters (maintainers)"
     )
@@ -372,7 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume)
+    shared = not (args.fresh_kernels or args.store)  # stored notebooks always come from fresh kernels
+    outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume, shared)
     print(summary(outcomes))
     if out is not None:
         print(f"run folder: {out}")

@@ -14,6 +14,14 @@ import helpers as h
 REAL_SAMPLE = h.PROJECT_ROOT.parent / "shared" / "data" / "cats-vs-dogs-sample"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_image_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point the image cache at a folder of this test session (the notebooks' kernels inherit it too)."""
+    folder = tmp_path_factory.mktemp("image-cache")
+    os.environ[h.IMAGE_CACHE_ENV] = str(folder)
+    return folder
+
+
 def write_images(folder: Path, n: int, value: int, size: int = 20, prefix: str = "img") -> list[Path]:
     """Write `n` flat-colour JPEGs of grey level `value` into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)

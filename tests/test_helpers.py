@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import helpers as h
-from conftest import write_images
+from conftest import REAL_SAMPLE, write_images
 
 COUNTS = {"cats": [3, 3, 2, 2], "dogs": [3, 1, 2, 2]}
 
@@ -547,3 +548,164 @@ def test_more_than_two_class_folders_need_the_classes_parameter(flat_root: Path)
     assert list(h.find_class_files(flat_root, classes=["dogs", "cats"])) == ["cats", "dogs"]
     with pytest.raises(h.DataError, match="must name two"):
         h.find_class_files(flat_root, classes=["cats", "fish"])
+
+
+# --------------------------------------------------------------------------- fast decoding and the image cache
+
+
+def _photo_like(path: Path, width: int, height: int, seed: int = 0) -> Path:
+    """Write a JPEG with smooth gradients, edges and noise, like a photo's mix of detail."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 255 / width, yy * 255 / height, (xx + yy) * 127 / (width + height)], axis=-1)
+    img = Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
+        draw.ellipse([x0, y0, x0 + int(rng.integers(20, 120)), y0 + int(rng.integers(20, 120))], fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    img.save(path, quality=90)
+    return path
+
+
+@pytest.mark.parametrize(("source", "target", "ratio"), [((500, 375), 64, 2), ((500, 375), 32, 4), ((1100, 1030), 64, 8), ((256, 256), 64, 2), ((255, 300), 64, 1), ((300, 200), 128, 1)])
+def test_jpeg_dct_scaling_picks_the_largest_ratio_that_keeps_twice_the_target_size(tmp_path: Path, source, target, ratio):
+    import tensorflow as tf
+
+    path = _photo_like(tmp_path / "x.jpg", *source)
+    scaled = h._decode_jpeg_scaled(tf.io.read_file(str(path)), target)
+    assert tuple(scaled.shape[:2]) == (-(-source[1] // ratio), -(-source[0] // ratio))
+    assert min(scaled.shape[:2]) >= 2 * target or ratio == 1
+
+
+DCT_TOLERANCE = 3.0  # mean |difference| in grey levels (of 255) between DCT-scaled and full decoding, both antialiased
+
+
+@pytest.mark.parametrize("target", [64, 32])
+def test_dct_scaled_decoding_matches_full_decoding_within_tolerance(tmp_path: Path, target: int):
+    paths = [_photo_like(tmp_path / f"{i}.jpg", 400 + 37 * i, 300 + 23 * i, seed=i) for i in range(6)]
+    for p in paths:
+        fast = h.decode_image(str(p), target).numpy().astype(int)
+        full = h.decode_image(str(p), target, dct_scaling=False).numpy().astype(int)
+        assert fast.shape == full.shape == (target, target, 3)
+        assert np.abs(fast - full).mean() <= DCT_TOLERANCE, p.name
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason=f"real photo sample not found at {REAL_SAMPLE}")
+@pytest.mark.parametrize("target", [64, 32])
+def test_dct_scaled_decoding_matches_full_decoding_on_real_photos(target: int):
+    import tensorflow as tf
+
+    files = sorted((REAL_SAMPLE / "train").glob("*/*.jpg"))[::10]  # 200 photos, both classes
+    ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    fast = np.stack([x.numpy() for x in ds.map(lambda p: h.decode_image(p, target))]).astype(int)
+    full = np.stack([x.numpy() for x in ds.map(lambda p: h.decode_image(p, target, dct_scaling=False))]).astype(int)
+    per_image = np.abs(fast - full).reshape(len(files), -1).mean(axis=1)
+    assert per_image.mean() <= DCT_TOLERANCE and per_image.max() <= 2 * DCT_TOLERANCE
+
+
+def test_decode_keeps_files_in_order_and_reports_failures_without_a_second_copy(tmp_path: Path):
+    good = write_images(tmp_path, 4, 0)
+    for i, p in enumerate(good):
+        from PIL import Image
+
+        Image.fromarray(np.full((20, 20, 3), 40 * (i + 1), np.uint8)).save(p)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    seen: list[tuple[int, int]] = []
+    images, failures = h.decode_files([good[0], bad, good[1], good[2], good[3]], 8, progress=lambda d, t: seen.append((d, t)))
+    assert list(failures) == [1] and "JPEG" in failures[1]
+    assert images.shape == (4, 8, 8, 3)
+    np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), [40, 80, 120, 160], atol=2)
+    assert seen and seen[-1] == (4, 5)
+
+
+def test_second_check_reads_the_cache_and_returns_the_same_images(flat_root: Path, private_image_cache: Path):
+    first = h.check_images(flat_root, 16)
+    second = h.check_images(flat_root, 16)
+    assert (first.source, second.source) == ("decoded", "cache")
+    np.testing.assert_array_equal(first.images, second.images)
+    assert first.rows == second.rows and first.usable == second.usable
+    entries = list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))
+    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {"images.npy", "index.json"}
+    assert np.load(entries[0] / "images.npy").dtype == np.uint8
+    assert h.check_images(flat_root, 12).source == "decoded"  # another image size is another entry
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "rewrite", "touch"])
+def test_cache_is_rebuilt_when_a_file_changes(flat_root: Path, private_image_cache: Path, change: str):
+    h.check_images(flat_root, 16)
+    cats = flat_root / "train" / "cats"
+    target = cats / "cat.0.jpg"
+    if change == "add":
+        write_images(cats, 1, 128, prefix="new")
+    elif change == "remove":
+        target.unlink()
+    elif change == "rewrite":
+        from PIL import Image
+
+        Image.fromarray(np.full((20, 20, 3), 99, np.uint8)).save(target)
+    else:
+        st = target.stat()
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    again = h.check_images(flat_root, 16)
+    assert again.source == "decoded"
+    assert len(again.usable["cats"]) == {"add": 13, "remove": 11}.get(change, 12)
+    if change == "rewrite":
+        assert again.images[again.rows[str(target)]].mean() == pytest.approx(99, abs=2)
+    assert len(list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))) == 1  # the old entry is removed
+    assert h.check_images(flat_root, 16).source == "cache"
+
+
+def test_damaged_or_half_built_cache_entries_are_never_used(flat_root: Path, private_image_cache: Path):
+    first = h.check_images(flat_root, 16)
+    (entry,) = private_image_cache.glob(f"{flat_root.name}-16px-*/*")
+    (entry / "index.json").write_text('{"format": ')  # damaged by hand or by the disk
+    partial = entry.parent / f".building-{entry.name}-killed"  # what a killed writer leaves
+    partial.mkdir()
+    (partial / "images.npy").write_bytes(b"\x93NUMPY truncated")
+    again = h.check_images(flat_root, 16)
+    assert again.source == "decoded"
+    np.testing.assert_array_equal(first.images, again.images)
+    assert h.check_images(flat_root, 16).source == "cache"  # the damaged entry was replaced
+
+
+def test_cache_off_or_unwritable_still_gives_the_images(flat_root: Path, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv(h.IMAGE_CACHE_ENV, "off")
+    assert h.check_images(flat_root, 16).source == "decoded"
+    assert h.check_images(flat_root, 16).source == "decoded"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(h.IMAGE_CACHE_ENV, str(blocker))
+    check = h.check_images(flat_root, 16)
+    assert len(check.rows) == 20
+    assert "image cache not written" in capsys.readouterr().out
+
+
+def test_two_processes_building_the_cache_at_once_agree_and_leave_one_whole_entry(tiny_demo_root: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    code = ("import sys, hashlib, helpers as h; c = h.check_images(sys.argv[1], 24); "
+            "print(c.source, hashlib.sha256(c.images.tobytes()).hexdigest())")  # fmt: skip
+    env = {**os.environ, h.IMAGE_CACHE_ENV: str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tiny_demo_root)], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=300)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outputs[0][1] == outputs[1][1]  # the same images, whoever published first
+    slot_entries = list(cache.glob("*/*")) + list(cache.glob("*/.*"))
+    assert len(slot_entries) == 1 and not slot_entries[0].name.startswith(".")  # no half-built copy left
+
+
+def test_a_second_publisher_of_the_same_entry_keeps_the_first(flat_root: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv(h.IMAGE_CACHE_ENV, str(tmp_path / "cache"))
+    check = h.check_images(flat_root, 16)
+    (entry,) = (tmp_path / "cache").glob("*/*")
+    candidates = [(c, f) for c, files in check.usable.items() for f in files]
+    outcomes = list(range(len(candidates)))
+    h.save_cached_images(entry, flat_root, candidates, np.zeros_like(check.images), outcomes)  # loses the race
+    assert [p.name for p in entry.parent.iterdir()] == [entry.name]
+    np.testing.assert_array_equal(np.load(entry / "images.npy"), check.images)  # the first, whole entry stays

@@ -131,12 +131,14 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, capsys):
 
 
 @pytest.mark.slow
-def test_two_runs_with_one_seed_write_identical_results(tmp_path: Path):
-    for name in ("a", "b"):
-        assert rs.main(["--notebooks", "01", "--out", str(tmp_path / name), *SMALL]) == 0
+def test_two_runs_with_one_seed_write_identical_results_in_fresh_or_shared_kernels(tmp_path: Path):
+    assert rs.main(["--notebooks", "01", "04", "--out", str(tmp_path / "a"), "--fresh-kernels", *SMALL]) == 0
+    assert rs.main(["--notebooks", "01", "04", "--out", str(tmp_path / "b"), *SMALL]) == 0  # one kernel for both
+    for experiment in ("01_balanced_vs_unbalanced", "04_undersampling"):
+        a = (tmp_path / "a" / "results" / f"{experiment}.json").read_text()
+        b = (tmp_path / "b" / "results" / f"{experiment}.json").read_text()
+        assert a == b, experiment
     a = (tmp_path / "a" / "results" / "01_balanced_vs_unbalanced.json").read_text()
-    b = (tmp_path / "b" / "results" / "01_balanced_vs_unbalanced.json").read_text()
-    assert a == b
     result = json.loads(a)
     assert result["parameters"]["epochs"] == 1 and result["parameters"]["image_size"] == 32
     assert {r["model"] for r in result["runs"]} == {"balanced", "unbalanced"}
