@@ -9,7 +9,7 @@ ARGS   ?=
 RUN    ?= runs/demo
 BLOG   ?= blog
 
-.PHONY: install run test notebooks lab publish clean
+.PHONY: install run test notebooks lab publish benchmark clean clean-cache
 
 install: $(VENV)/.installed
 
@@ -32,8 +32,14 @@ notebooks: install  ## re-execute notebooks/ in place with their default paramet
 publish: install  ## make publish RUN=runs/demo BLOG=~/my-blog
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
 
+benchmark: install  ## speed and memory against the original post's pipeline (about 15 minutes on 2 cores)
+	$(BIN)/python benchmarks/benchmark.py $(ARGS)
+
 lab: install
 	$(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf runs data/demo
+
+clean-cache:  ## remove the decoded-image cache (data/cache, or $$UNBALANCED_IMAGE_CACHE)
+	$(BIN)/python data_tools.py cache --clear

@@ -387,7 +387,8 @@ def decode_files(
     decoded = np.zeros(len(paths), bool)
     if paths:
         ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
-        ds = ds.map(lambda i, p: (i, decode_image(p, image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        decode = tf.autograph.experimental.do_not_convert(lambda i, p: (i, decode_image(p, image_size)))  # no Python
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)  # control flow: skip AutoGraph (1 s)
         for i, x in ds.ignore_errors().batch(256):  # a bad file is dropped here, never mid-epoch
             rows = i.numpy()
             images[rows], decoded[rows] = x.numpy(), True

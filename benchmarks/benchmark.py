@@ -1,0 +1,373 @@
+"""Speed and memory of the project's pipeline against the original post's, measured side by side in one run.
+
+    python benchmarks/benchmark.py --data-root ../shared/data/cats-vs-dogs-sample     # or: make benchmark
+
+Measures, on the same files:
+  1. first pass over the data root: the original pipeline (a plain `.map`, no cache) against the project's
+     check-and-decode (parallel, DCT-scaled JPEG decoding, written to the image cache), and the cached pass;
+  2. steady-state training epochs (second epoch on): the original pipeline, the project's pipeline and the same
+     images held in memory as float32 tensors, epochs interleaved in blocks, medians compared;
+  3. the whole series at the original's settings (five models, 4 epochs, one seed): benchmarks/original_post.py,
+     the project's run_series.py with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
+     compute (fitting and scoring the same five models on tensors already in memory), in interleaved rounds;
+  4. peak memory (max RSS) of preparing a generated 25,000-image data root at 64 x 64 and training one epoch.
+Each measurement that must not share TensorFlow's process state runs in its own process. This is a benchmark,
+not a test: it prints a table (markdown) and writes every figure to JSON; it fails only if something breaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TARGETS = {"first_pass_speedup": 2.0, "steady_epoch_ratio": 1.05, "series_vs_original": 0.6,
+           "series_vs_compute": 1.3, "peak_memory_mb": 1500.0}  # fmt: skip
+SERIES_NOTEBOOKS = ["01", "02", "03", "99"]
+
+
+# --------------------------------------------------------------------------- the original pipeline
+
+
+def original_dataset(files: list[str], labels: list[int], image_size: int, batch_size: int = 32, sequential: bool = False) -> Any:
+    """The post's input pipeline over a file list: a plain map that reads, decodes and resizes every image, every epoch.
+
+    TensorFlow 2.21 runs such a plain map in parallel on its own (tf.data's map_parallelization optimisation);
+    sequential=True turns that off, giving the one-image-at-a-time pipeline the post's code describes.
+    """
+    import tensorflow as tf
+
+    def parse_file(filename: Any, label: Any) -> tuple[Any, Any]:
+        image = tf.image.convert_image_dtype(tf.io.decode_jpeg(tf.io.read_file(filename), channels=3), tf.float32)
+        return tf.image.resize(image, (image_size, image_size)), label
+
+    ds = tf.data.Dataset.from_tensor_slices((files, labels)).shuffle(len(files), seed=42)
+    ds = ds.map(parse_file).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if sequential:
+        options = tf.data.Options()
+        options.experimental_optimization.map_parallelization = False
+        ds = ds.with_options(options)
+    return ds
+
+
+def labelled_files(data_root: Path, per_class: int | None = None) -> tuple[list[str], list[int]]:
+    """The data root's JPEG files (the first per_class of each class, by name) and their labels (dogs = 1)."""
+    files, labels = [], []
+    for label, name in enumerate(("cats", "dogs")):
+        found = sorted(str(p) for p in (data_root / "train" / name).glob("*.jpg"))[:per_class]
+        files += found
+        labels += [label] * len(found)
+    return files, labels
+
+
+# --------------------------------------------------------------------------- measurements run in child processes
+
+
+def child_first_pass(kind: str, data_root: str, image_size: int) -> dict[str, float]:
+    """One pass over every file of the data root: the original pipeline, or the project's check (cold or warm cache)."""
+    import tensorflow as tf
+
+    import helpers as h
+
+    files, labels = labelled_files(Path(data_root))
+    tf.constant(0) + 1  # TensorFlow's start-up is not part of a pass
+    start = time.perf_counter()
+    if kind.startswith("original"):
+        n = sum(int(y.shape[0]) for _, y in original_dataset(files, labels, image_size, sequential=kind.endswith("sequential")))
+    else:
+        check = h.check_images(data_root, image_size)
+        n = len(check.rows)
+        assert check.source == ("cache" if kind == "cached" else "decoded"), check.source
+    return {"images": n, "seconds": time.perf_counter() - start}
+
+
+class EpochTimer:
+    """A Keras callback that records the wall time of every epoch."""
+
+    def __new__(cls) -> Any:
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.times: list[float] = []
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                self.times.append(time.perf_counter() - self.start)
+
+        return _Timer()
+
+
+def child_steady(data_root: str, image_size: int, per_class: int, epochs: int, blocks: int) -> dict[str, Any]:
+    """Epoch times through the original pipeline, the project's pipeline and float32 tensors in memory, interleaved."""
+    import numpy as np
+
+    import helpers as h
+
+    files, labels = labelled_files(Path(data_root), per_class)
+    check = h.check_images(data_root, image_size)  # cached by the first-pass measurement
+    x = check.images[[check.rows[f] for f in files]]
+    y = np.asarray(labels)
+    x_float = x.astype(np.float32) / 255.0
+    feeds = {
+        "original": lambda: {"x": original_dataset(files, labels, image_size)},
+        "project": lambda: {"x": h.make_dataset(x, y, 32, shuffle=True, seed=0)},
+        "in_memory": lambda: {"x": x_float, "y": y.astype(np.float32), "batch_size": 32, "shuffle": True},
+    }
+    times: dict[str, list[float]] = {name: [] for name in feeds}
+    for block in range(blocks):
+        for name, feed in feeds.items():
+            model = h.compile_model(h.build_cnn(image_size))
+            timer = EpochTimer()
+            model.fit(**feed(), epochs=epochs + 1, callbacks=[timer], verbose=0)
+            times[name] += timer.times[1:]  # the first epoch traces the model: from the second epoch on
+            print(f"  steady block {block + 1}/{blocks} {name}: {[round(t, 2) for t in timer.times]}", file=sys.stderr)
+    return {"images_per_epoch": len(files), "epoch_seconds": times}
+
+
+def child_compute(data_root: str, config: str) -> dict[str, Any]:
+    """Train and score the series' five models on tensors in memory; time only model work (build, fit, predict)."""
+    import yaml
+
+    import helpers as h
+
+    p = yaml.safe_load(Path(config).read_text())
+    h.configure_gpus()
+    h.seed_everything(p["seeds"][0])
+    data = h.prepare_data(data_root, "dogs", p["negative_split_counts"], p["positive_split_counts"], 0, p["image_size"])
+    labels = data.splits["train_unbalanced"].labels
+    variants = [h.Variant("balanced", train_split="train_balanced"), h.Variant("unbalanced")]
+    variants += [h.Variant(f"class weight {v['positive_weight']}", class_weight=h.class_weights(labels, v["positive_weight"]))
+                 for v in p["variants"]["02_class_weights"]]  # fmt: skip
+    variants.append(h.Variant("oversampled", sampling="oversample"))
+    seconds = {}
+    for variant in variants:
+        start = time.perf_counter()
+        h.train_variant(variant, p["seeds"][0], data.images, data.splits, p["batch_size"], p["epochs"], p["patience"], verbose=0)
+        seconds[variant.name] = time.perf_counter() - start
+    return {"model_seconds": seconds, "total": sum(seconds.values())}
+
+
+def child_memory(data_root: str, image_size: int) -> dict[str, Any]:
+    """Prepare the data (post's split counts) and train one epoch; report this process's peak resident memory."""
+    import helpers as h
+
+    start = time.perf_counter()
+    data = h.prepare_data(data_root, "dogs", [1000, 1000, 1000, 1000], [1000, 100, 100, 100], 0, image_size)
+    prepared = time.perf_counter() - start
+    model = h.compile_model(h.build_cnn(image_size))
+    model.fit(h.make_dataset(data.images["train_balanced"], data.splits["train_balanced"].labels, 32, shuffle=True), epochs=1, verbose=0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    return {"source": data.check.source, "images": len(data.check.rows), "prepare_seconds": prepared, "peak_rss_mb": peak_mb}
+
+
+CHILDREN = {"first-pass": child_first_pass, "steady": child_steady, "compute": child_compute, "memory": child_memory}
+
+
+# --------------------------------------------------------------------------- the parent: run, compare, report
+
+
+def run_child(name: str, *args: Any, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process and return what it measured."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, *map(str, args)]
+    done = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+    sys.stderr.write("".join(line + "\n" for line in done.stderr.splitlines() if line.startswith("  ")))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed_command(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """Run a command to completion and return its wall time in seconds (interpreter start-up included)."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def make_synthetic_root(folder: Path, per_class: int, size: int) -> Path:
+    """Write per_class small JPEGs of smooth random blobs into folder/train/{cats,dogs} (seeded)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for name in ("cats", "dogs"):
+        out = folder / "train" / name
+        out.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            c = rng.random((3, 3))
+            img = np.stack([c[k, 0] * xx + c[k, 1] * yy + c[k, 2] for k in range(3)], -1) * 127
+            img += rng.normal(0, 8, img.shape)
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(out / f"{name[:-1]}.{i}.jpg", quality=85)
+    return folder
+
+
+def step(message: str) -> None:
+    """Print a progress line."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    """Run every measurement and return the raw figures."""
+    root, size = str(Path(args.data_root).resolve()), args.image_size
+    cache = lambda name: {"UNBALANCED_IMAGE_CACHE": str(scratch / name)}  # noqa: E731
+    result: dict[str, Any] = {}
+
+    step("first pass: original pipeline vs project (cold cache) vs project (cached), alternating")
+    run_child("first-pass", "original", root, size)  # warm the page cache so that both read from memory
+    passes: dict[str, list[float]] = {"original": [], "original_sequential": [], "project": [], "cached": []}
+    for r in range(args.rounds):
+        for kind in passes:
+            env = cache(f"first-pass-{r}")
+            got = run_child("first-pass", kind, root, size, env=env)
+            passes[kind].append(got["images"] / got["seconds"])
+    result["first_pass_images_per_s"] = passes
+
+    step("steady-state epochs: original pipeline vs project vs tensors in memory")
+    result["steady"] = run_child("steady", root, size, args.steady_per_class, args.steady_epochs, args.steady_blocks,
+                                 env=cache("first-pass-0"))  # fmt: skip
+
+    config = str(HERE / "original_settings.yaml")
+    series: dict[str, list[Any]] = {"original": [], "project": [], "compute": []}
+    for r in range(args.series_rounds):
+        step(f"series at the original's settings, round {r + 1}/{args.series_rounds}: the original, ported")
+        series["original"].append(timed_command([sys.executable, str(HERE / "original_post.py"), "--data-root", root]))
+        step(f"series round {r + 1}: the project (run_series.py, cold image cache)")
+        series_cmd = [sys.executable, str(PROJECT_ROOT / "run_series.py"), "--data-root", root, "--config", config,
+                      "--notebooks", *SERIES_NOTEBOOKS, "--out", str(scratch / f"series-{r}")]  # fmt: skip
+        series["project"].append(timed_command(series_cmd, env=cache(f"series-{r}")))
+        step(f"series round {r + 1}: pure compute of the same five models")
+        series["compute"].append(run_child("compute", root, config, env=cache(f"series-{r}")))
+    result["series_original_s"] = series["original"]
+    result["series_project_s"] = series["project"]
+    result["compute"] = series["compute"]
+
+    if not args.skip_memory:
+        step(f"peak memory: generating {args.memory_images:,} images of {size} x {size}")
+        synthetic = make_synthetic_root(scratch / "synthetic", args.memory_images // 2, size)
+        result["memory_cold"] = run_child("memory", synthetic, size, env=cache("memory"))
+        result["memory_cached"] = run_child("memory", synthetic, size, env=cache("memory"))
+    return result
+
+
+def summarise(raw: dict[str, Any]) -> dict[str, float]:
+    """Reduce raw measurements to the compared figures (medians of repeats)."""
+    fp = {k: statistics.median(v) for k, v in raw["first_pass_images_per_s"].items()}
+    fp["original_sequential"] = fp.get("original_sequential", float("nan"))
+    epochs = {k: statistics.median(v) for k, v in raw["steady"]["epoch_seconds"].items()}
+    s = {
+        "first_pass_original": fp["original"], "first_pass_original_sequential": fp["original_sequential"],
+        "first_pass_sequential_speedup": fp["project"] / fp["original_sequential"], "first_pass_project": fp["project"], "first_pass_cached": fp["cached"],
+        "first_pass_speedup": fp["project"] / fp["original"],
+        "epoch_original_s": epochs["original"], "epoch_project_s": epochs["project"], "epoch_in_memory_s": epochs["in_memory"],
+        "steady_epoch_ratio": epochs["project"] / epochs["in_memory"],
+        "original_epoch_ratio": epochs["original"] / epochs["in_memory"],
+        "series_original_s": statistics.median(raw["series_original_s"]),
+        "series_project_s": statistics.median(raw["series_project_s"]),
+        "series_compute_s": statistics.median(c["total"] for c in raw["compute"]),
+    }  # fmt: skip
+    s["series_vs_original"] = s["series_project_s"] / s["series_original_s"]
+    s["series_vs_compute"] = s["series_project_s"] / s["series_compute_s"]
+    if "memory_cold" in raw:
+        s["peak_memory_mb"] = max(raw["memory_cold"]["peak_rss_mb"], raw["memory_cached"]["peak_rss_mb"])
+    return s
+
+
+def table(s: dict[str, float], raw: dict[str, Any]) -> str:
+    """A markdown table of the compared figures with their targets."""
+    def verdict(key: str, value: float) -> str:
+        target = TARGETS[key]
+        ok = value >= target if key == "first_pass_speedup" else value <= target
+        return f"{'≥' if key == 'first_pass_speedup' else '≤'} {target:g}: {'met' if ok else 'NOT met'}"
+
+    n_epoch = raw["steady"]["images_per_epoch"]
+    rows = [
+        ("first pass, images/s", f"{s['first_pass_original']:,.0f}", f"{s['first_pass_project']:,.0f} (cached: {s['first_pass_cached']:,.0f})",
+         f"{s['first_pass_speedup']:.2f}x", verdict("first_pass_speedup", s["first_pass_speedup"])),
+        ("first pass, map forced sequential, images/s", f"{s['first_pass_original_sequential']:,.0f}", f"{s['first_pass_project']:,.0f}",
+         f"{s['first_pass_sequential_speedup']:.2f}x", "(reference)"),
+        (f"training epoch from the 2nd on ({n_epoch:,} images), s", f"{s['epoch_original_s']:.2f}", f"{s['epoch_project_s']:.2f}",
+         f"project / in memory ({s['epoch_in_memory_s']:.2f} s) = {s['steady_epoch_ratio']:.3f}; original / in memory = {s['original_epoch_ratio']:.2f}",
+         verdict("steady_epoch_ratio", s["steady_epoch_ratio"])),
+        ("series at the original's settings (5 models, 4 epochs, 1 seed), wall s", f"{s['series_original_s']:.1f}", f"{s['series_project_s']:.1f}",
+         f"project / original = {s['series_vs_original']:.2f}", verdict("series_vs_original", s["series_vs_original"])),
+        ("series against the pure compute of its five models", "", f"{s['series_project_s']:.1f} s vs {s['series_compute_s']:.1f} s",
+         f"{s['series_vs_compute']:.2f}x", verdict("series_vs_compute", s["series_vs_compute"])),
+    ]  # fmt: skip
+    if "peak_memory_mb" in s:
+        cold, warm = raw["memory_cold"], raw["memory_cached"]
+        rows.append((f"peak memory, {cold['images']:,} images at 64 x 64, MB", "",
+                     f"{cold['peak_rss_mb']:,.0f} (cold) / {warm['peak_rss_mb']:,.0f} (cached)", "",
+                     verdict("peak_memory_mb", s["peak_memory_mb"])))  # fmt: skip
+    lines = ["| measure | original | project | comparison | target |", "| --- | --- | --- | --- | --- |"]
+    return "\n".join(lines + [f"| {' | '.join(r)} |" for r in rows])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=str(PROJECT_ROOT.parent / "shared" / "data" / "cats-vs-dogs-sample"))
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=3, help="repeats of each first-pass measurement (median reported)")
+    p.add_argument("--steady-per-class", type=int, default=500, help="images per class in the steady-state epochs")
+    p.add_argument("--steady-epochs", type=int, default=3, help="timed epochs per block (after one untimed epoch)")
+    p.add_argument("--steady-blocks", type=int, default=2, help="blocks of epochs per pipeline, interleaved")
+    p.add_argument("--series-rounds", type=int, default=2, help="repeats of the three series measurements (median reported)")
+    p.add_argument("--memory-images", type=int, default=25_000)
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--json", default=str(PROJECT_ROOT / "runs" / "benchmark.json"), help="where to write the figures")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with --child, one measurement) and report."""
+    args = build_parser().parse_args(argv)
+    if args.child:
+        name, *rest = args.child
+        fn = CHILDREN[name]
+        converted = [int(a) if a.isdigit() else a for a in rest]
+        print(json.dumps(fn(*converted)))
+        return 0
+    if not (Path(args.data_root) / "train").is_dir():
+        print(f"error: {args.data_root} has no train/ folder; pass --data-root <folder with train/cats and train/dogs>", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="unbalanced-benchmark-") as scratch:
+        raw = measure(args, Path(scratch))
+    summary = summarise(raw)
+    import tensorflow as tf
+
+    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+              "python": platform.python_version(), "tensorflow": tf.__version__}, "data_root": args.data_root,
+              "targets": TARGETS, "summary": summary, "raw": raw, "benchmark_seconds": time.perf_counter() - started}  # fmt: skip
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(table(summary, raw))
+    print(f"\n{os.cpu_count()} CPUs, TensorFlow {tf.__version__}; figures in {out}; benchmark took {report['benchmark_seconds'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
