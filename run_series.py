@@ -291,7 +291,7 @@ def execute(
             log_output=log_output,
             progress_bar=True,
             execution_timeout=timeout,
-            **({"km": km} if km is not None else {}),
+            km=km,  # None: papermill starts a fresh kernel
         )
     except Exception as exc:
         if getattr(exc, "ename", None) == "KeyboardInterrupt":  # Ctrl-C reached the kernel too: an interruption

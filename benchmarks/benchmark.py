@@ -32,7 +32,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+sys.path[:0] = [str(PROJECT_ROOT), str(HERE)]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGETS = {"first_pass_speedup": 2.0, "steady_epoch_ratio": 1.05, "series_vs_original": 0.6,
@@ -51,9 +51,10 @@ def original_dataset(files: list[str], labels: list[int], image_size: int, batch
     """
     import tensorflow as tf
 
+    from original_post import prep_image
+
     def parse_file(filename: Any, label: Any) -> tuple[Any, Any]:
-        image = tf.image.convert_image_dtype(tf.io.decode_jpeg(tf.io.read_file(filename), channels=3), tf.float32)
-        return tf.image.resize(image, (image_size, image_size)), label
+        return prep_image(filename, image_size), label
 
     ds = tf.data.Dataset.from_tensor_slices((files, labels)).shuffle(len(files), seed=42)
     ds = ds.map(parse_file).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -20,10 +20,19 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ORIGINAL_COUNTS = {"cats": [1000, 1000, 1000, 1000], "dogs": [1000, 100, 100, 100]}  # the post's split sizes
+
+
+def prep_image(filename: Any, size: int) -> Any:
+    """The post's image step: read, decode at full size, convert to float32, resize (bilinear, no antialiasing)."""
+    import tensorflow as tf
+
+    image = tf.image.convert_image_dtype(tf.io.decode_jpeg(tf.io.read_file(filename), channels=3), tf.float32)
+    return tf.image.resize(image, (size, size))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,17 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             used += n
         return pieces
 
-    def prep_image(filename):
-        img = tf.io.read_file(filename)
-        image = tf.image.convert_image_dtype(tf.io.decode_jpeg(img, channels=3), tf.float32)
-        return tf.image.resize(image, (size, size))
-
     def prep_label(filename):
         parts = tf.strings.split(filename, sep=os.path.sep)
         return tf.argmax(parts[-2] == class_names)
 
     def parse_file(filename):
-        return prep_image(filename), prep_label(filename)
+        return prep_image(filename, size), prep_label(filename)
 
     def prepare_dataset(*datasets):
         dataset = tf.data.Dataset.sample_from_datasets(list(datasets), seed=42)
