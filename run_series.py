@@ -235,7 +235,16 @@ class SharedKernel:
                 return self.km
             except Exception:  # noqa: BLE001 - a kernel that cannot be reset is replaced
                 self.close()
-        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        class Manager(AsyncKernelManager):
+            """Remembers a shutdown request: nbclient's Ctrl-C handler asks for one, even for a kernel it does not own."""
+
+            stop_requested = False
+
+            async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+                self.stop_requested = True
+                await super().shutdown_kernel(now=now, restart=restart)
+
+        self.km = Manager(kernel_name=KERNEL_NAME)
         run_sync(self.km.start_kernel)(cwd=str(self.cwd))
         return self.km
 
@@ -294,7 +303,7 @@ def execute(
             km=km,  # None: papermill starts a fresh kernel
         )
     except Exception as exc:
-        if getattr(exc, "ename", None) == "KeyboardInterrupt":  # Ctrl-C reached the kernel too: an interruption
+        if getattr(exc, "ename", None) == "KeyboardInterrupt" or getattr(km, "stop_requested", False):  # Ctrl-C
             partial.unlink(missing_ok=True)
             raise KeyboardInterrupt from exc
         if partial.exists():
@@ -303,6 +312,9 @@ def execute(
     except BaseException:  # KeyboardInterrupt, SystemExit: leave nothing half-written
         partial.unlink(missing_ok=True)
         raise
+    if getattr(km, "stop_requested", False):  # Ctrl-C during a notebook in the shared kernel
+        partial.unlink(missing_ok=True)
+        raise KeyboardInterrupt
     os.replace(partial, output)
     failed_copy(output).unlink(missing_ok=True)
 
