@@ -346,7 +346,7 @@ def run_series(
     timeout: float | None = None,
     fail_fast: bool = False,
     resume: bool = False,
-    shared_kernel: bool = True,
+    shared_kernel: bool = False,
 ) -> list[Outcome]:
     """Execute each planned notebook in order; with `out` None, store them executed in place with their defaults.
 
@@ -428,9 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook (default: run the rest)")
     p.add_argument("--resume", action="store_true", help="skip notebooks already complete in --out with the same parameters")
     p.add_argument(
-        "--fresh-kernels",
+        "--shared-kernel",
         action="store_true",
-        help="start a new kernel for every notebook (default: one kernel for the run, reset before each notebook)",
+        help="run every notebook in one kernel, reset before each (faster; Ctrl-C is only guaranteed without it)",
     )
     p.add_argument(
         "--store", action="store_true", help="execute the notebooks in place with their default parameters (maintainers)"
@@ -478,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    shared = not (args.fresh_kernels or args.store)  # stored notebooks always come from fresh kernels
+    shared = args.shared_kernel and not args.store  # stored notebooks always come from fresh kernels
     outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume, shared)
     print(summary(outcomes))
     if out is not None:

@@ -8,7 +8,7 @@ Measures, on the same files:
   2. steady-state training epochs (second epoch on): the original pipeline, the project's pipeline and the same
      images held in memory as float32 tensors, epochs interleaved in blocks, medians compared;
   3. the whole series at the original's settings (five models, 4 epochs, one seed): benchmarks/original_post.py,
-     the project's run_series.py with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
+     the project's run_series.py --shared-kernel with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
      compute (fitting and scoring the same five models on tensors already in memory), in interleaved rounds;
   4. peak memory (max RSS) of preparing a generated 25,000-image data root at 64 x 64 and training one epoch.
 Each measurement that must not share TensorFlow's process state runs in its own process. This is a benchmark,
@@ -255,7 +255,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         series["original"].append(timed_command([sys.executable, str(HERE / "original_post.py"), "--data-root", root]))
         step(f"series round {r + 1}: the project (run_series.py, cold image cache)")
         series_cmd = [sys.executable, str(PROJECT_ROOT / "run_series.py"), "--data-root", root, "--config", config,
-                      "--notebooks", *SERIES_NOTEBOOKS, "--out", str(scratch / f"series-{r}")]  # fmt: skip
+                      "--notebooks", *SERIES_NOTEBOOKS, "--shared-kernel", "--out", str(scratch / f"series-{r}")]  # fmt: skip
         series["project"].append(timed_command(series_cmd, env=cache(f"series-{r}")))
         step(f"series round {r + 1}: pure compute of the same five models")
         series["compute"].append(run_child("compute", root, config, env=cache(f"series-{r}")))

@@ -132,8 +132,8 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path: Path, capsys):
 
 @pytest.mark.slow
 def test_two_runs_with_one_seed_write_identical_results_in_fresh_or_shared_kernels(tmp_path: Path):
-    assert rs.main(["--notebooks", "01", "04", "--out", str(tmp_path / "a"), "--fresh-kernels", *SMALL]) == 0
-    assert rs.main(["--notebooks", "01", "04", "--out", str(tmp_path / "b"), *SMALL]) == 0  # one kernel for both
+    assert rs.main(["--notebooks", "01", "04", "--out", str(tmp_path / "a"), *SMALL]) == 0
+    assert rs.main(["--notebooks", "01", "04", "--out", str(tmp_path / "b"), "--shared-kernel", *SMALL]) == 0
     for experiment in ("01_balanced_vs_unbalanced", "04_undersampling"):
         a = (tmp_path / "a" / "results" / f"{experiment}.json").read_text()
         b = (tmp_path / "b" / "results" / f"{experiment}.json").read_text()
