@@ -6,6 +6,7 @@ setup -> find files -> demo data -> split -> pipeline -> model -> train -> evalu
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -280,57 +281,77 @@ def split_table(splits: Mapping[str, Split], negative: str, positive: str) -> pd
 
 
 DCT_RATIOS = (1, 2, 4, 8)  # the scales libjpeg can decode at directly (1/1, 1/2, 1/4, 1/8)
+MAX_PIXELS = 100_000_000  # larger images are skipped: decoding one would take gigabytes
+JPEG_MAGIC = b"\xff\xd8\xff"
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # start of frame
 
 
-def _decode_jpeg_scaled(raw: Any, image_size: int) -> Any:
-    """Decode a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) that keeps its shorter side at least 2 x image_size."""
-    import tensorflow as tf
+@dataclass(frozen=True)
+class DecodePlan:
+    """How one file is decoded: libjpeg's DCT scale (1 = full size) and the resize method to the target size."""
 
-    height_width = tf.io.extract_jpeg_shape(raw)[:2]
-    pixels = tf.reduce_prod(tf.cast(height_width, tf.int64))
-    too_large = tf.debugging.assert_less_equal(pixels, tf.constant(MAX_PIXELS, tf.int64), message="image too large")
-    shorter = tf.reduce_min(height_width)
-    index = tf.reduce_sum(tf.cast(shorter >= 2 * image_size * tf.constant([2, 4, 8]), tf.int32))
-    branches = [lambda r=r: tf.io.decode_jpeg(raw, channels=3, ratio=r) for r in DCT_RATIOS]
-    with tf.control_dependencies([too_large]):  # never start decoding a decompression bomb
-        return tf.switch_case(tf.identity(index), branches)
+    ratio: int = 1
+    method: str = "bilinear"  # "area" (a box filter) when both sides shrink, else antialiased bilinear
 
 
-def decode_image(path: Any, image_size: int, dct_scaling: bool = True) -> Any:
-    """Read an image file and return it resized (antialiased) to image_size x image_size as uint8 RGB.
+def jpeg_size(head: bytes) -> tuple[int, int] | None:
+    """Return (height, width) from a JPEG's start-of-frame header, or None when these bytes do not reach it."""
+    import struct
 
-    With dct_scaling, a JPEG at least 4x the target size is decoded at 1/2, 1/4 or 1/8 scale by libjpeg (still at
-    least 2x the target, so the antialiased resize has detail to average): most of the decoding work is skipped and
-    the result matches full decoding within about one grey level on average (tests/test_helpers.py states the bound).
+    i = 2
+    while i + 9 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker in _SOF_MARKERS:
+            height, width = struct.unpack(">HH", head[i + 5 : i + 9])
+            return height, width
+        elif marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+        else:
+            i += 2 + struct.unpack(">H", head[i + 2 : i + 4])[0]
+    return None
+
+
+def decode_plan(height: int, width: int, image_size: int, is_jpeg: bool) -> DecodePlan:
+    """Pick the smallest DCT scale whose shorter side stays at least image_size (JPEG only), and the resize method."""
+    ratio = max(r for r in DCT_RATIOS if r == 1 or (is_jpeg and min(height, width) >= r * image_size))
+    shrinks = min(-(-height // ratio), -(-width // ratio)) >= image_size
+    return DecodePlan(ratio, "area" if shrinks else "bilinear")
+
+
+def decode_image(path: Any, image_size: int, plan: DecodePlan = DecodePlan()) -> Any:
+    """Read an image file and return it resized to image_size x image_size as uint8 RGB, decoded as the plan says.
+
+    With plan.ratio > 1 (JPEG only) libjpeg decodes at 1/2, 1/4 or 1/8 scale, skipping most of the inverse DCT;
+    the result matches full decoding within a few grey levels (tests/test_helpers.py states the bound).
     """
     import tensorflow as tf
 
     raw = tf.io.read_file(path)
-
-    def any_format() -> Any:
-        return tf.io.decode_image(raw, channels=3, expand_animations=False)
-
-    img = tf.cond(tf.io.is_jpeg(raw), lambda: _decode_jpeg_scaled(raw, image_size), any_format) if dct_scaling else any_format()
-    img = tf.image.resize(img, (image_size, image_size), antialias=True)
+    if plan.ratio > 1:
+        img = tf.io.decode_jpeg(raw, channels=3, ratio=plan.ratio)
+    else:
+        img = tf.io.decode_image(raw, channels=3, expand_animations=False)
+    img = tf.image.resize(img, (image_size, image_size), method=plan.method, antialias=plan.method == "bilinear")
     return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
 
 
-MAX_PIXELS = 100_000_000  # larger images are skipped: decoding one would take gigabytes
-
-
-def _read_head(path: Path) -> bytes:
+def _read_head(path: Path, size: int = 4096) -> bytes:
     """Read a file's first bytes (raises OSError when it cannot be read)."""
     with open(path, "rb") as f:
-        return f.read(16)
+        return f.read(size)
 
 
-JPEG_MAGIC = b"\xff\xd8\xff"
+def precheck_file(path: Path, image_size: int) -> DecodePlan | str:
+    """Return how to decode a file, or why it cannot be used (empty, unreadable, too large).
 
-
-def precheck_file(path: Path, trust_jpeg: bool = False) -> str | None:
-    """Return why a file cannot be used (empty, unreadable, too large), or None to let the decoder try it.
-
-    With trust_jpeg, a file that starts like a JPEG skips the header check here: the decoder checks its size itself.
+    A JPEG's size comes from its own header; other formats are measured by Pillow without decoding them. A file
+    Pillow cannot read either is left to TensorFlow, which names the error if it cannot decode it.
     """
     import warnings
 
@@ -342,28 +363,30 @@ def precheck_file(path: Path, trust_jpeg: bool = False) -> str | None:
         head = _read_head(path)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
-    if trust_jpeg and head.startswith(JPEG_MAGIC):
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                width, height = im.size
-    except Image.DecompressionBombError:
-        return f"too large (over {MAX_PIXELS // 1_000_000} megapixels)"
-    except Exception:  # noqa: BLE001 - Pillow cannot read it; TensorFlow may (JPEG XL), and names the error if not
-        return None
-    if width * height > MAX_PIXELS:
+    is_jpeg = head.startswith(JPEG_MAGIC)
+    size = jpeg_size(head) if is_jpeg else None
+    if size is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(path) as im:
+                    size = im.size[::-1]
+        except Image.DecompressionBombError:
+            return f"too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+        except Exception:  # noqa: BLE001 - Pillow cannot read it; TensorFlow may (JPEG XL), and names the error if not
+            return DecodePlan()
+    height, width = size
+    if height * width > MAX_PIXELS:
         return f"too large ({width}x{height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels)"
-    return None
+    return decode_plan(height, width, image_size, is_jpeg)
 
 
-def decode_failure(path: Path, image_size: int) -> str:
+def decode_failure(path: Path, image_size: int, plan: DecodePlan = DecodePlan()) -> str:
     """Decode one file eagerly and return TensorFlow's reason for rejecting it, in plain words."""
     import tensorflow as tf
 
     try:
-        decode_image(str(path), image_size)
+        decode_image(str(path), image_size, plan)
     except (tf.errors.OpError, ValueError) as exc:
         message = str(getattr(exc, "message", exc)).strip().splitlines()[0]
         if "Unknown image file format" in message:
@@ -375,20 +398,29 @@ def decode_failure(path: Path, image_size: int) -> str:
 
 
 def decode_files(
-    paths: Sequence[Path], image_size: int, progress: Callable[[int, int], None] | None = None
+    paths: Sequence[Path],
+    image_size: int,
+    progress: Callable[[int, int], None] | None = None,
+    plans: Sequence[DecodePlan] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Decode files in parallel; return the images of those that decoded (in order) and a reason for each that did not.
 
-    Images go straight into one preallocated uint8 array, so the peak is one copy of the decoded data.
+    Files that share a decode plan go through one pipeline with that plan fixed, so no per-image control flow
+    runs in the graph. Images go straight into one preallocated uint8 array: the peak is one copy of the data.
     """
     import tensorflow as tf
 
+    plans = list(plans) if plans is not None else [DecodePlan()] * len(paths)
     images = np.empty((len(paths), image_size, image_size, 3), np.uint8)
     decoded = np.zeros(len(paths), bool)
-    if paths:
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
-        decode = tf.autograph.experimental.do_not_convert(lambda i, p: (i, decode_image(p, image_size)))  # no Python
-        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)  # control flow: skip AutoGraph (1 s)
+    pipelines = []
+    for plan in sorted(set(plans), key=lambda p: (p.ratio, p.method)):
+        index = [i for i, p in enumerate(plans) if p == plan]
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(index, np.int64), [str(paths[i]) for i in index]))
+        decode = tf.autograph.experimental.do_not_convert(lambda i, p, plan=plan: (i, decode_image(p, image_size, plan)))
+        pipelines.append(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False))  # rows carry their index
+    if pipelines:
+        ds = functools.reduce(lambda a, b: a.concatenate(b), pipelines)
         for i, x in ds.ignore_errors().batch(256):  # a bad file is dropped here, never mid-epoch
             rows = i.numpy()
             images[rows], decoded[rows] = x.numpy(), True
@@ -398,7 +430,7 @@ def decode_files(
     if failed.size:  # close the gaps in place, keeping file order, without a second copy
         for target, source in enumerate(np.flatnonzero(decoded)):
             images[target] = images[source]
-    return images[: len(paths) - failed.size], {int(i): decode_failure(paths[i], image_size) for i in failed}
+    return images[: len(paths) - failed.size], {int(i): decode_failure(paths[i], image_size, plans[i]) for i in failed}
 
 
 @dataclass
@@ -434,7 +466,7 @@ class ImageCheck:
 
 
 IMAGE_CACHE_ENV = "UNBALANCED_IMAGE_CACHE"
-CACHE_FORMAT = "2: DCT-scaled JPEG decoding, antialiased resize, uint8"  # change it whenever decoding changes
+CACHE_FORMAT = "3: JPEG DCT scale keeping the target size, area or antialiased bilinear resize, uint8"  # change it whenever decoding changes
 
 
 def image_cache_dir() -> Path | None:
@@ -542,13 +574,14 @@ class _Progress:
 
 def decode_candidates(candidates: Sequence[tuple[str, Path]], image_size: int, verbose: bool = False) -> tuple[np.ndarray, list[Any]]:
     """Pre-check and decode candidate files; return the images and, per candidate, its image row or why it was skipped."""
-    outcomes: list[Any] = [precheck_file(f, trust_jpeg=True) for _, f in candidates]
-    to_decode = [i for i, reason in enumerate(outcomes) if reason is None]
-    images, failures = decode_files([candidates[i][1] for i in to_decode], image_size, _Progress() if verbose else None)
+    outcomes: list[Any] = [precheck_file(f, image_size) for _, f in candidates]
+    to_decode = [i for i, plan in enumerate(outcomes) if isinstance(plan, DecodePlan)]
+    paths, plans = [candidates[i][1] for i in to_decode], [outcomes[i] for i in to_decode]
+    images, failures = decode_files(paths, image_size, _Progress() if verbose else None, plans)
     row = 0
     for k, i in enumerate(to_decode):
         if k in failures:
-            outcomes[i] = precheck_file(candidates[i][1]) or failures[k]  # e.g. a JPEG over the pixel limit
+            outcomes[i] = failures[k]
         else:
             outcomes[i], row = row, row + 1
     return images, outcomes
