@@ -32,7 +32,7 @@ notebooks: install  ## re-execute notebooks/ in place with their default paramet
 publish: install  ## make publish RUN=runs/demo BLOG=~/my-blog
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
 
-benchmark: install  ## speed and memory against the original post's pipeline (about 15 minutes on 2 cores)
+benchmark: install  ## speed and memory against the original post's pipeline (about 20 minutes on 2 cores)
 	$(BIN)/python benchmarks/benchmark.py $(ARGS)
 
 lab: install
