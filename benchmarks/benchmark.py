@@ -3,7 +3,7 @@
     python benchmarks/benchmark.py --data-root ../shared/data/cats-vs-dogs-sample     # or: make benchmark
 
 Measures, on the same files:
-  1. first pass over the data root: the original pipeline (a plain `.map`, no cache) against the project's
+  1. first pass over the data root: the original pipeline (a plain `.map`, one image at a time, no cache) against the project's
      check-and-decode (parallel, DCT-scaled JPEG decoding, written to the image cache), and the cached pass;
   2. steady-state training epochs (second epoch on): the original pipeline, the project's pipeline and the same
      images held in memory as float32 tensors, one epoch each in turn, ratios taken within each round;
@@ -52,18 +52,13 @@ def original_dataset(files: list[str], labels: list[int], image_size: int, batch
     """
     import tensorflow as tf
 
-    from original_post import prep_image
+    from original_post import map_options, prep_image
 
     def parse_file(filename: Any, label: Any) -> tuple[Any, Any]:
         return prep_image(filename, image_size), label
 
     ds = tf.data.Dataset.from_tensor_slices((files, labels)).shuffle(len(files), seed=42)
-    ds = ds.map(parse_file).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    if sequential:
-        options = tf.data.Options()
-        options.experimental_optimization.map_parallelization = False
-        ds = ds.with_options(options)
-    return ds
+    return ds.map(parse_file).batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(map_options(not sequential))
 
 
 def labelled_files(data_root: Path, per_class: int | None = None) -> tuple[list[str], list[int]]:
@@ -112,16 +107,15 @@ def child_steady(data_root: str, image_size: int, per_class: int, rounds: int) -
     x = check.images[[check.rows[f] for f in files]]
     y = np.asarray(labels)
     x_float = x.astype(np.float32) / 255.0
-    feeds = {
-        "original": lambda: {"x": original_dataset(files, labels, image_size), "shuffle": False},  # shuffled itself
-        "project": lambda: {"x": h.make_dataset(x, y, 32, shuffle=True, seed=0), "shuffle": False},
-        "in_memory": lambda: {"x": x_float, "y": y.astype(np.float32), "batch_size": 32, "shuffle": True},
+    inputs = {
+        "original": {"x": original_dataset(files, labels, image_size), "shuffle": False},  # the datasets shuffle themselves
+        "project": {"x": h.make_dataset(x, y, 32, shuffle=True, seed=0), "shuffle": False},
+        "in_memory": {"x": x_float, "y": y.astype(np.float32), "batch_size": 32, "shuffle": True},
     }
-    models, inputs = {}, {}
-    for name, feed in feeds.items():
-        models[name], inputs[name] = h.compile_model(h.build_cnn(image_size)), feed()
-        models[name].fit(**inputs[name], epochs=1, verbose=0)  # the first epoch traces the model: not timed
-    names = list(feeds)
+    models = {name: h.compile_model(h.build_cnn(image_size)) for name in inputs}
+    for name, model in models.items():
+        model.fit(**inputs[name], epochs=1, verbose=0)  # the first epoch traces the model: not timed
+    names = list(inputs)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % 3 :] + names[: r % 3]:

@@ -36,6 +36,15 @@ def prep_image(filename: Any, size: int) -> Any:
     return tf.image.resize(image, (size, size))
 
 
+def map_options(auto_parallel_map: bool = False) -> Any:
+    """tf.data options for the post's plain map: one image at a time, unless TensorFlow may parallelise it itself."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = auto_parallel_map
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     def parse_file(filename):
         return prep_image(filename, size), prep_label(filename)
 
-    options = tf.data.Options()
-    options.experimental_optimization.map_parallelization = args.auto_parallel_map
+    options = map_options(args.auto_parallel_map)
 
     def prepare_dataset(*datasets):
         dataset = tf.data.Dataset.sample_from_datasets(list(datasets), seed=42)
