@@ -487,6 +487,25 @@ def test_same_seed_gives_identical_predictions(tiny_demo_root: Path):
 
 
 @pytest.mark.slow
+def test_a_reused_compiled_model_trains_exactly_like_a_fresh_one(tiny_demo_root: Path):
+    splits, images = _data(tiny_demo_root)
+    variants = [h.Variant("plain"), h.Variant("weighted", class_weight={0: 1.0, 1: 5.0}),
+                h.Variant("oversampled", sampling="oversample"), h.Variant("bias", output_bias=-1.0),
+                h.Variant("focal", focal=(0.25, 2.0)), h.Variant("plain again")]  # fmt: skip
+    train = lambda v, seed: h.train_variant(v, seed, images, splits, batch_size=8, max_epochs=3, patience=2, verbose=0)  # noqa: E731
+    fresh = {}
+    for v in variants:
+        h._COMPILED_MODELS.clear()  # a newly built and compiled model for every variant
+        fresh[v.name] = train(v, 3)
+    train(h.Variant("other seed, other data", train_split="train_balanced"), 11)  # leaves trained state behind
+    for v in reversed(variants):  # reuses the compiled models, in another order, after other training
+        reused = train(v, 3)
+        np.testing.assert_array_equal(reused.test_scores, fresh[v.name].test_scores, err_msg=v.name)
+        assert reused.history == fresh[v.name].history, v.name
+    assert len(h._COMPILED_MODELS) == 3  # plain, output bias -1, focal: one compiled model each
+
+
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_validation_epoch(tiny_demo_root: Path):
     splits, images = _data(tiny_demo_root)
     run = h.train_variant(h.Variant("balanced", train_split="train_balanced"), 1, images, splits, 8, 6, 2, verbose=0)
