@@ -146,6 +146,64 @@ def test_two_runs_with_one_seed_write_identical_results_in_fresh_or_shared_kerne
     assert (tmp_path / "a" / FIRST.name).exists()
 
 
+def execute_in(km, code: str) -> dict:
+    """Run code in the kernel of `km` through a new client, as papermill does, and return the reply's content."""
+    from jupyter_core.utils import run_sync
+
+    async def execute() -> dict:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=20)
+            return (await kc.execute_interactive(code, store_history=False, timeout=20))["content"]
+        finally:
+            kc.stop_channels()
+
+    return run_sync(execute)()
+
+
+@pytest.mark.slow
+def test_a_notebook_is_written_once_at_the_end_with_every_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import nbformat
+    import papermill.engines
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    writes = []
+    write = papermill.engines.write_ipynb
+    monkeypatch.setattr(papermill.engines, "write_ipynb", lambda nb, path: (writes.append(path), write(nb, path)))
+    source = tmp_path / "tiny.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(f"print({i} * {i})") for i in range(6)]), source)
+    with rs.kernel_session(shared_kernel=False):
+        rs.execute(source, tmp_path / "out.ipynb", None, log_output=False, timeout=60)
+    assert len(writes) == 1  # papermill alone writes 14 times: at the start, and before and after each cell
+    outputs = [c.outputs[0].text for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells]
+    assert outputs == [f"{i * i}\n" for i in range(6)]
+
+
+@pytest.mark.slow
+def test_a_warmed_up_shared_kernel_answers_the_next_client_at_once():
+    """ipykernel 7 can lose an execute request sent before its kernel_info handshake; the warm-up must not.
+
+    Before the fix, 3 of 8 such starts here left the next client waiting 30 s or more; 5 starts catch it ~90% of times.
+    """
+    for _ in range(5):
+        with rs.kernel_session(shared_kernel=True) as kernel:
+            assert kernel is not None
+            assert execute_in(kernel.ready(), "import sys; assert 'tensorflow' in sys.modules")["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_the_shared_kernel_forgets_each_notebooks_variables_figures_and_keras_names():
+    with rs.kernel_session(shared_kernel=True) as kernel:
+        assert kernel is not None
+        setup = "import keras, matplotlib.pyplot as plt\nx = 1\nplt.figure()\nassert keras.layers.Dense(1).name == 'dense'"
+        assert execute_in(kernel.ready(), setup)["status"] == "ok"
+        km = kernel.ready()  # between notebooks: reset
+        assert execute_in(km, "x")["ename"] == "NameError"
+        check = "import keras, matplotlib.pyplot as plt\nassert not plt.get_fignums()\nassert keras.layers.Dense(1).name == 'dense'"
+        assert execute_in(km, check)["status"] == "ok"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason=f"real photo sample not found at {REAL_SAMPLE}")
 def test_first_notebook_runs_on_real_photos(tmp_path: Path):
