@@ -836,7 +836,7 @@ def compile_model(model: Any, loss: Any = "binary_crossentropy", learning_rate: 
 _COMPILED_MODELS: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
 
 
-def initialised_model(image_size: int, output_bias: float | None = None, focal: tuple[float, float] | None = None) -> Any:
+def initialised_model(image_size: int, variant: Variant) -> Any:
     """Return the compiled CNN in exactly the state a fresh build under the current seed has, reusing traced functions.
 
     Keras traces a new model's training, validation and prediction steps on first use (about 3 s here, more than an
@@ -844,10 +844,10 @@ def initialised_model(image_size: int, output_bias: float | None = None, focal: 
     builds a fresh model only to copy its variables (weights and dropout seeds) into it and resets the optimizer:
     training is then bit-identical to a freshly compiled model's (tests/test_helpers.py checks it).
     """
-    fresh = build_cnn(image_size, output_bias)  # draws the initial weights and dropout seeds from the current seed
-    key = (image_size, output_bias, focal)
+    fresh = build_cnn(image_size, variant.output_bias)  # draws the initial weights and dropout seeds from the current seed
+    key = (image_size, variant.output_bias, variant.focal)
     if key not in _COMPILED_MODELS:
-        model = compile_model(fresh, loss=variant_loss(Variant("", focal=focal)))
+        model = compile_model(fresh, loss=variant_loss(variant))
         model.optimizer.build(model.trainable_variables)
         _COMPILED_MODELS[key] = (model, [v.numpy() for v in model.optimizer.variables])
         return model
@@ -954,7 +954,7 @@ def train_variant(
     """Train one variant under one seed from the seed's initial weights; score validation and test sets."""
     seed_everything(seed)  # same seed -> same initial weights for every variant
     image_size = images["val"].shape[1]
-    model = initialised_model(image_size, variant.output_bias, variant.focal)
+    model = initialised_model(image_size, variant)
     train_ds, steps = training_data(variant, images[variant.train_split], splits[variant.train_split].labels, batch_size, seed)
     val_ds = make_dataset(images["val"], splits["val"].labels, batch_size)
     history, best = train_model(model, train_ds, val_ds, max_epochs, patience, steps, variant.class_weight, verbose)

@@ -237,14 +237,13 @@ class SharedKernel:
     Keras state are cleared (imported modules stay loaded); after a failed notebook it is replaced by a fresh one."""
 
     def __init__(self, cwd: Path) -> None:
-        self.cwd, self.km, self.clean = cwd, None, False
+        self.cwd, self.km = cwd, None
         self.warm_thread: threading.Thread | None = None
         self.warm_error: BaseException | None = None
 
     def warm_up(self) -> None:
         """Start the kernel now and, in a background thread, have it import the notebooks' heavy modules."""
         info = self.ready().get_connection_info()
-        self.clean = True  # after the warm-up, which only imports, the first notebook needs no reset
         self.warm_error = None
         self.warm_thread = threading.Thread(target=self._warm_up_in_thread, args=(info,), name="kernel-warm-up", daemon=True)
         self.warm_thread.start()
@@ -257,7 +256,7 @@ class SharedKernel:
             self.warm_error = exc
 
     def _finish_warm_up(self) -> bool:
-        """Wait for the warm-up; True when the kernel imported everything and is idle."""
+        """Wait for a pending warm-up; True when it imported everything (the next notebook then needs no reset)."""
         thread, self.warm_thread = self.warm_thread, None
         if thread is None:
             return False
@@ -271,10 +270,8 @@ class SharedKernel:
 
         warmed = self._finish_warm_up()
         if self.km is not None and run_sync(self.km.is_alive)():
-            if self.clean and warmed:
-                self.clean = False
+            if warmed:
                 return self.km
-            self.clean = False
             try:
                 run_sync(self._run_quietly)(self.km.get_connection_info(), RESET_CODE, timeout=120)
                 return self.km
@@ -323,7 +320,6 @@ class SharedKernel:
         """Shut the kernel down (immediately: after a failure it may still be busy)."""
         from jupyter_core.utils import run_sync
 
-        self.clean = False
         if self.km is not None:
             try:
                 run_sync(self.km.shutdown_kernel)(now=True)
@@ -454,22 +450,18 @@ def run_series(
     timeout: float | None = None,
     fail_fast: bool = False,
     resume: bool = False,
-    shared_kernel: bool = False,
     kernel: SharedKernel | None = None,
 ) -> list[Outcome]:
-    """Execute each planned notebook in order; with `out` None, store them executed in place with their defaults.
+    """Execute each planned notebook in order, inside `kernel_session`; with `out` None, store them in place.
 
-    With shared_kernel, one kernel serves the whole run (reset before each notebook, replaced after a failure):
-    `kernel`, already started by `kernel_session`, or one started here; otherwise each notebook gets a fresh kernel.
+    With the session's shared `kernel`, one kernel serves the whole run (reset before each notebook, replaced after a
+    failure); with None, each notebook gets a fresh kernel. Stored notebooks run with their defaults.
     """
     outcomes: list[Outcome] = []
     if out is not None:
         for stale in out.glob(".*.partial.ipynb"):  # left by a run that was killed outright
             stale.unlink()
-    with contextlib.ExitStack() as stack:
-        if kernel is None:
-            kernel = stack.enter_context(kernel_session(shared_kernel))
-        _run_plan(plan, out, log_output, timeout, fail_fast, resume, kernel, outcomes)
+    _run_plan(plan, out, log_output, timeout, fail_fast, resume, kernel, outcomes)
     return outcomes
 
 
@@ -600,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume, shared, kernel)
+        outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume, kernel)
     print(summary(outcomes))
     if out is not None:
         print(f"run folder: {out}")
