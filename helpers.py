@@ -118,22 +118,24 @@ def list_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
             continue
         visited.add(real)
         try:
-            entries = sorted(current.iterdir())
+            with os.scandir(current) as it:  # the directory's own entry types: no stat per file unless it is a link
+                entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             passed.append((current, f"folder cannot be read ({exc.strerror})"))
             continue
         for entry in entries:
+            path = current / entry.name
             if entry.name.startswith("."):
-                passed.append((entry, "hidden file" if not entry.is_dir() else "hidden folder"))
-            elif entry.is_symlink() and not entry.exists():
-                passed.append((entry, "broken symbolic link"))
+                passed.append((path, "hidden file" if not entry.is_dir() else "hidden folder"))
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                passed.append((path, "broken symbolic link"))
             elif entry.is_dir():
-                stack.append(entry)
+                stack.append(path)
             elif entry.is_file():
-                files.append(entry)
+                files.append(path)
             else:
-                passed.append((entry, "not a regular file"))
-    return sorted(files), passed
+                passed.append((path, "not a regular file"))
+    return sorted(files, key=lambda p: p.parts), passed
 
 
 def find_class_files(data_root: str | os.PathLike[str], classes: Sequence[str] | None = None) -> dict[str, list[Path]]:
@@ -480,6 +482,13 @@ def image_cache_dir() -> Path | None:
     return Path(value).expanduser() if value else PROJECT_ROOT / "data" / "cache"
 
 
+def relative_names(root: Path, files: Sequence[Path]) -> list[str]:
+    """Each file's path relative to the data root (string slicing for files listed under it, else os.path.relpath)."""
+    prefix = "" if str(root) == "." else os.path.join(str(root), "")
+    names = [str(f) for f in files]
+    return [n[len(prefix) :] if n.startswith(prefix) and not os.path.isabs(n[len(prefix) :]) else os.path.relpath(n, root) for n in names]
+
+
 def image_cache_entry(cache_dir: Path, root: Path, candidates: Sequence[tuple[str, Path]], image_size: int) -> Path:
     """The cache folder for these files at this size: one slot per data root and size, one entry per exact file list.
 
@@ -491,14 +500,14 @@ def image_cache_entry(cache_dir: Path, root: Path, candidates: Sequence[tuple[st
     import tensorflow as tf
 
     slot = hashlib.sha256(f"{root.resolve()}\0{image_size}".encode()).hexdigest()[:16]
-    key = hashlib.sha256(json.dumps([CACHE_FORMAT, tf.__version__, str(root.resolve()), image_size]).encode())
-    for class_name, f in candidates:
+    stamps: list[list[Any]] = []
+    for (class_name, f), name in zip(candidates, relative_names(root, [f for _, f in candidates])):
         try:
-            st = f.stat()
-            stamp: list[Any] = [st.st_size, st.st_mtime_ns, st.st_mode]
+            st = os.stat(f)
+            stamps.append([class_name, name, st.st_size, st.st_mtime_ns, st.st_mode])
         except OSError:
-            stamp = [None]
-        key.update(json.dumps([class_name, os.path.relpath(f, root), *stamp]).encode())
+            stamps.append([class_name, name, None])
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, tf.__version__, str(root.resolve()), image_size, stamps]).encode())
     return cache_dir / f"{root.name or 'root'}-{image_size}px-{slot}" / key.hexdigest()[:32]
 
 
@@ -511,7 +520,7 @@ def load_cached_images(entry: Path, root: Path, candidates: Sequence[tuple[str, 
     try:
         index = json.loads((entry / "index.json").read_text(encoding="utf-8"))
         images = np.load(entry / "images.npy", mmap_mode="r")
-        files = [os.path.relpath(f, root) for _, f in candidates]
+        files = relative_names(root, [f for _, f in candidates])
         if index["format"] == CACHE_FORMAT and index["files"] == files and len(images) == index["count"]:
             return images, index["outcomes"]
     except FileNotFoundError:
@@ -544,7 +553,7 @@ def save_cached_images(entry: Path, root: Path, candidates: Sequence[tuple[str, 
     tmp = Path(tempfile.mkdtemp(prefix=f".building-{entry.name}-", dir=entry.parent))
     try:
         index = {"format": CACHE_FORMAT, "root": str(root.resolve()), "count": len(images),
-                 "files": [os.path.relpath(f, root) for _, f in candidates], "outcomes": list(outcomes)}  # fmt: skip
+                 "files": relative_names(root, [f for _, f in candidates]), "outcomes": list(outcomes)}  # fmt: skip
         _write_synced(tmp / "images.npy", lambda f: np.save(f, images))
         _write_synced(tmp / "index.json", lambda f: f.write(json.dumps(index).encode()))
         try:
@@ -558,6 +567,34 @@ def save_cached_images(entry: Path, root: Path, candidates: Sequence[tuple[str, 
         stale_build = other.name.startswith(".building-") and time.time() - other.stat().st_mtime > 24 * 3600
         if other != entry and (stale_build or not other.name.startswith(".")):
             shutil.rmtree(other, ignore_errors=True)
+
+
+_cache_writers: list[Any] = []  # threads of this process still publishing cache entries
+
+
+def write_cache_in_background(entry: Path, root: Path, candidates: Sequence[tuple[str, Path]], images: np.ndarray, outcomes: Sequence[Any]) -> None:
+    """Publish a cache entry from a background thread, so that training need not wait for the disk.
+
+    The thread is not a daemon: the interpreter finishes the write before it exits. A write that fails costs the
+    next run a decode, never this run's images; it prints a warning that names the folder.
+    """
+    import threading
+
+    def write() -> None:
+        try:
+            save_cached_images(entry, root, candidates, images, outcomes)
+        except OSError as exc:
+            print(f"warning: image cache not written to {entry.parent} ({exc}); set {IMAGE_CACHE_ENV} to a writable folder")
+
+    thread = threading.Thread(target=write, name=f"image-cache-writer-{entry.name[:8]}")
+    thread.start()
+    _cache_writers.append(thread)
+
+
+def wait_for_cache_writes() -> None:
+    """Wait until every cache entry this process started writing is published (or has failed)."""
+    while _cache_writers:
+        _cache_writers.pop().join()
 
 
 class _Progress:
@@ -595,11 +632,14 @@ def check_images(
 ) -> ImageCheck:
     """Find every file of the two classes, decode each once (or read them from the image cache), keep the usable ones.
 
+    After a decode the cache entry is written in the background (`write_cache_in_background`); training need not wait.
+
     Unusable files are reported with their reasons. With verbose, prints progress and where the images came from.
     """
     import time
 
     start = time.perf_counter()
+    wait_for_cache_writes()  # an entry this process is still writing is read back, not decoded again
     root = Path(data_root)
     found: dict[str, int] = {}
     skipped: list[tuple[Path, str]] = []
@@ -615,10 +655,7 @@ def check_images(
     source = "cache" if cached else "decoded"
     images, outcomes = cached or decode_candidates(candidates, image_size, verbose)
     if entry and not cached:
-        try:
-            save_cached_images(entry, root, candidates, images, outcomes)
-        except OSError as exc:  # a full or read-only disk costs the next run a decode, never this run's images
-            print(f"warning: image cache not written to {entry.parent} ({exc}); set {IMAGE_CACHE_ENV} to a writable folder")
+        write_cache_in_background(entry, root, candidates, images, outcomes)
     usable: dict[str, list[Path]] = {name: [] for name in found}
     rows: dict[str, int] = {}
     for (class_name, f), outcome in zip(candidates, outcomes):

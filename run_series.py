@@ -232,6 +232,45 @@ __import__("gc").freeze()  # TensorFlow's objects: a full collection takes about
 """
 
 
+@functools.cache
+def prompt_client_class() -> type:
+    """The kernel client papermill gets for the shared kernel: jupyter_client's readiness check, without its final wait.
+
+    jupyter_client's wait_for_ready sends kernel_info until the shell answers and one IOPub message shows that this
+    client's IOPub subscription is live; then it drains IOPub until 0.2 s pass without a message, 0.2 s before every
+    notebook. nbclient reads only messages whose parent is the cell it executes, so a late status message left
+    undrained is ignored; the first two checks are kept as they are.
+    """
+    import queue
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class PromptClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            """Return once the kernel answered kernel_info on the shell channel and this client receives IOPub."""
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.get_shell_msg(timeout=1)
+                except queue.Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.get_iopub_msg(timeout=0.2)  # the kernel's status message: IOPub is connected
+                    except queue.Empty:
+                        pass  # not yet subscribed: ask again
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+                if not await self.is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    return PromptClient
+
+
 class SharedKernel:
     """One kernel for a whole run, so TensorFlow is imported once: before each notebook its variables, figures and
     Keras state are cleared (imported modules stay loaded); after a failed notebook it is replaced by a fresh one."""
@@ -267,6 +306,7 @@ class SharedKernel:
         """Return a kernel manager whose kernel is alive and clean, starting or resetting one as needed."""
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
+        from traitlets import default
 
         warmed = self._finish_warm_up()
         if self.km is not None and run_sync(self.km.is_alive)():
@@ -278,9 +318,14 @@ class SharedKernel:
             except Exception:  # noqa: BLE001 - a kernel that cannot be reset is replaced
                 self.close()
         class Manager(AsyncKernelManager):
-            """Remembers a shutdown request: nbclient's Ctrl-C handler asks for one, even for a kernel it does not own."""
+            """Remembers a shutdown request: nbclient's Ctrl-C handler asks for one, even for a kernel it does not own.
+            Its clients skip jupyter_client's trailing 0.2 s IOPub flush (`prompt_client_class`)."""
 
             stop_requested = False
+
+            @default("client_factory")
+            def _prompt_clients(self) -> type:
+                return prompt_client_class()
 
             async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
                 self.stop_requested = True

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -680,11 +681,33 @@ def test_second_check_reads_the_cache_and_returns_the_same_images(flat_root: Pat
     second = h.check_images(flat_root, 16)
     assert (first.source, second.source) == ("decoded", "cache")
     np.testing.assert_array_equal(first.images, second.images)
+    h.wait_for_cache_writes()
     assert first.rows == second.rows and first.usable == second.usable
     entries = list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))
     assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {"images.npy", "index.json"}
     assert np.load(entries[0] / "images.npy").dtype == np.uint8
     assert h.check_images(flat_root, 12).source == "decoded"  # another image size is another entry
+
+
+def test_the_cache_is_written_in_the_background_and_a_later_check_waits_for_it(flat_root: Path, private_image_cache: Path, monkeypatch):
+    import threading
+
+    release, real_save = threading.Event(), h.save_cached_images
+
+    def slow_save(*args: Any) -> None:
+        assert release.wait(timeout=60), "the test never released the writer"
+        real_save(*args)
+
+    monkeypatch.setattr(h, "save_cached_images", slow_save)
+    try:
+        first = h.check_images(flat_root, 16)  # returns while its cache entry is still held back
+        assert first.source == "decoded" and len(first.rows) == 20
+        assert not list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))
+    finally:
+        release.set()
+    second = h.check_images(flat_root, 16)  # waits for the write of this process, then reads it
+    assert second.source == "cache"
+    np.testing.assert_array_equal(first.images, second.images)
 
 
 @pytest.mark.parametrize("change", ["add", "remove", "rewrite", "touch"])
@@ -705,6 +728,7 @@ def test_cache_is_rebuilt_when_a_file_changes(flat_root: Path, private_image_cac
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     again = h.check_images(flat_root, 16)
     assert again.source == "decoded"
+    h.wait_for_cache_writes()
     assert len(again.usable["cats"]) == {"add": 13, "remove": 11}.get(change, 12)
     if change == "rewrite":
         assert again.images[again.rows[str(target)]].mean() == pytest.approx(99, abs=2)
@@ -714,6 +738,7 @@ def test_cache_is_rebuilt_when_a_file_changes(flat_root: Path, private_image_cac
 
 def test_damaged_or_half_built_cache_entries_are_never_used(flat_root: Path, private_image_cache: Path):
     first = h.check_images(flat_root, 16)
+    h.wait_for_cache_writes()
     (entry,) = private_image_cache.glob(f"{flat_root.name}-16px-*/*")
     (entry / "index.json").write_text('{"format": ')  # damaged by hand or by the disk
     partial = entry.parent / f".building-{entry.name}-killed"  # what a killed writer leaves
@@ -734,6 +759,7 @@ def test_cache_off_or_unwritable_still_gives_the_images(flat_root: Path, tmp_pat
     monkeypatch.setenv(h.IMAGE_CACHE_ENV, str(blocker))
     check = h.check_images(flat_root, 16)
     assert len(check.rows) == 20
+    h.wait_for_cache_writes()
     assert "image cache not written" in capsys.readouterr().out
 
 
@@ -757,6 +783,7 @@ def test_two_processes_building_the_cache_at_once_agree_and_leave_one_whole_entr
 def test_a_second_publisher_of_the_same_entry_keeps_the_first(flat_root: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv(h.IMAGE_CACHE_ENV, str(tmp_path / "cache"))
     check = h.check_images(flat_root, 16)
+    h.wait_for_cache_writes()
     (entry,) = (tmp_path / "cache").glob("*/*")
     candidates = [(c, f) for c, files in check.usable.items() for f in files]
     outcomes = list(range(len(candidates)))

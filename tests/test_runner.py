@@ -146,7 +146,7 @@ def test_two_runs_with_one_seed_write_identical_results_in_fresh_or_shared_kerne
     assert (tmp_path / "a" / FIRST.name).exists()
 
 
-def execute_in(km, code: str) -> dict:
+def execute_in(km, code: str, output_hook=None) -> dict:
     """Run code in the kernel of `km` through a new client, as papermill does, and return the reply's content."""
     from jupyter_core.utils import run_sync
 
@@ -155,7 +155,7 @@ def execute_in(km, code: str) -> dict:
         kc.start_channels()
         try:
             await kc.wait_for_ready(timeout=20)
-            return (await kc.execute_interactive(code, store_history=False, timeout=20))["content"]
+            return (await kc.execute_interactive(code, store_history=False, timeout=20, output_hook=output_hook))["content"]
         finally:
             kc.stop_channels()
 
@@ -190,6 +190,21 @@ def test_a_warmed_up_shared_kernel_answers_the_next_client_at_once():
         with rs.kernel_session(shared_kernel=True) as kernel:
             assert kernel is not None
             assert execute_in(kernel.ready(), "import sys; assert 'tensorflow' in sys.modules")["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_clients_of_the_shared_kernel_skip_the_final_iopub_drain_and_still_receive_every_output():
+    with rs.kernel_session(shared_kernel=True) as kernel:
+        assert kernel is not None
+        for i in range(5):
+            km = kernel.ready()
+            assert isinstance(km.client(), rs.prompt_client_class())
+            messages: list[dict] = []
+            reply = execute_in(km, f"print('notebook {i}')\n{i} * 10", messages.append)
+            assert reply["status"] == "ok"
+            kinds = {m["msg_type"]: m["content"] for m in messages}
+            assert kinds["stream"]["text"] == f"notebook {i}\n"
+            assert kinds["execute_result"]["data"]["text/plain"] == str(i * 10)
 
 
 @pytest.mark.slow
