@@ -9,7 +9,7 @@ Measures, on the same files:
      images held in memory as float32 tensors, one epoch each in turn, ratios taken within each round;
   3. the whole series at the original's settings (five models, 4 epochs, one seed): benchmarks/original_post.py,
      the project's run_series.py --shared-kernel with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
-     compute (fitting and scoring the same five models on tensors already in memory), in interleaved rounds;
+     compute (fitting and scoring the same five models on tensors already in memory), in rounds whose order rotates;
   4. peak memory (max RSS) of preparing a generated 25,000-image data root at 64 x 64 and training one epoch.
 Each measurement that must not share TensorFlow's process state runs in its own process. This is a benchmark,
 not a test: it prints a table (markdown) and writes every figure to JSON; it fails only if something breaks.
@@ -38,6 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TARGETS = {"first_pass_speedup": 2.0, "steady_epoch_ratio": 1.05, "series_vs_original": 0.6,
            "series_vs_compute": 1.3, "peak_memory_mb": 1500.0}  # fmt: skip
 SERIES_NOTEBOOKS = ["01", "02", "03", "99"]
+SERIES_STEPS = {"original": "the original, ported", "project": "the project (run_series.py, cold image cache)",
+                "compute": "pure compute of the same five models"}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the original pipeline
@@ -233,14 +235,17 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     config = str(HERE / "original_settings.yaml")
     series: dict[str, list[Any]] = {"original": [], "project": [], "compute": []}
     for r in range(args.series_rounds):
-        step(f"series at the original's settings, round {r + 1}/{args.series_rounds}: the original, ported")
-        series["original"].append(timed_command([sys.executable, str(HERE / "original_post.py"), "--data-root", root]))
-        step(f"series round {r + 1}: the project (run_series.py, cold image cache)")
-        series_cmd = [sys.executable, str(PROJECT_ROOT / "run_series.py"), "--data-root", root, "--config", config,
-                      "--notebooks", *SERIES_NOTEBOOKS, "--shared-kernel", "--out", str(scratch / f"series-{r}")]  # fmt: skip
-        series["project"].append(timed_command(series_cmd, env=cache(f"series-{r}")))
-        step(f"series round {r + 1}: pure compute of the same five models")
-        series["compute"].append(run_child("compute", root, config, env=cache(f"series-{r}")))
+        order = list(series)[r % 3 :] + list(series)[: r % 3]  # each measure takes each place in the rounds' order
+        for kind in order:
+            step(f"series at the original's settings, round {r + 1}/{args.series_rounds}: {SERIES_STEPS[kind]}")
+            if kind == "original":
+                series["original"].append(timed_command([sys.executable, str(HERE / "original_post.py"), "--data-root", root]))
+            elif kind == "project":
+                series_cmd = [sys.executable, str(PROJECT_ROOT / "run_series.py"), "--data-root", root, "--config", config,
+                              "--notebooks", *SERIES_NOTEBOOKS, "--shared-kernel", "--out", str(scratch / f"series-{r}")]  # fmt: skip
+                series["project"].append(timed_command(series_cmd, env=cache(f"series-{r}")))
+            else:  # its own cache folder: the project's series always starts from a cold one
+                series["compute"].append(run_child("compute", root, config, env=cache(f"compute-{r}")))
     result["series_original_s"] = series["original"]
     result["series_project_s"] = series["project"]
     result["compute"] = series["compute"]
