@@ -485,8 +485,11 @@ def image_cache_dir() -> Path | None:
 def relative_names(root: Path, files: Sequence[Path]) -> list[str]:
     """Each file's path relative to the data root (string slicing for files listed under it, else os.path.relpath)."""
     prefix = "" if str(root) == "." else os.path.join(str(root), "")
-    names = [str(f) for f in files]
-    return [n[len(prefix) :] if n.startswith(prefix) and not os.path.isabs(n[len(prefix) :]) else os.path.relpath(n, root) for n in names]
+    names = []
+    for name in map(str, files):
+        rest = name[len(prefix) :]
+        names.append(rest if name.startswith(prefix) and not os.path.isabs(rest) else os.path.relpath(name, root))
+    return names
 
 
 def image_cache_entry(cache_dir: Path, root: Path, candidates: Sequence[tuple[str, Path]], image_size: int) -> Path:

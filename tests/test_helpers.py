@@ -689,6 +689,15 @@ def test_second_check_reads_the_cache_and_returns_the_same_images(flat_root: Pat
     assert h.check_images(flat_root, 12).source == "decoded"  # another image size is another entry
 
 
+@pytest.mark.parametrize(
+    "root, file",
+    [("/data/pets", "/data/pets/train/cats/a.jpg"), (".", "train/cats/a.jpg"), ("pets", "pets/train/a b/é.jpg"),
+     ("/", "/train/a.jpg"), ("x/../pets", "x/../pets/train/a.jpg"), ("/data/pets", "/data/pets2/train/a.jpg"), (".", "/abs/a.jpg")],
+)  # fmt: skip
+def test_relative_names_agree_with_os_path_relpath(root: str, file: str):
+    assert h.relative_names(Path(root), [Path(file)]) == [os.path.relpath(file, root)]
+
+
 def test_the_cache_is_written_in_the_background_and_a_later_check_waits_for_it(flat_root: Path, private_image_cache: Path, monkeypatch):
     import threading
 
