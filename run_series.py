@@ -343,9 +343,8 @@ class SharedKernel:
         an execute request that arrives before it answered one, and every later client then waits in vain.
         """
         import zmq.asyncio
-        from jupyter_client.asynchronous import AsyncKernelClient
 
-        kc = AsyncKernelClient(context=zmq.asyncio.Context())
+        kc = prompt_client_class()(context=zmq.asyncio.Context())  # its handshake: kernel_info answered, IOPub live
         kc.load_connection_info(connection_info)
         kc.start_channels(shell=True, iopub=handshake, stdin=False, hb=handshake, control=False)
         try:
