@@ -8,7 +8,7 @@ Measures, on the same files:
   2. steady-state training epochs (second epoch on): the original pipeline, the project's pipeline and the same
      images held in memory as float32 tensors, one epoch each in turn, ratios taken within each round;
   3. the whole series at the original's settings (five models, 4 epochs, one seed): benchmarks/original_post.py,
-     the project's run_series.py --shared-kernel with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
+     the project's run_series.py with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
      compute (fitting and scoring the same five models on tensors already in memory), in rounds whose order rotates;
   4. peak memory (max RSS) of preparing a generated 25,000-image data root at 64 x 64 and training one epoch.
 Each measurement that must not share TensorFlow's process state runs in its own process. This is a benchmark,
@@ -33,7 +33,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent
 sys.path[:0] = [str(PROJECT_ROOT), str(HERE)]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGETS = {"first_pass_speedup": 2.0, "steady_epoch_ratio": 1.05, "series_vs_original": 0.6,
            "series_vs_compute": 1.3, "peak_memory_mb": 1500.0}  # fmt: skip
@@ -53,7 +52,6 @@ def original_dataset(files: list[str], labels: list[int], image_size: int, batch
     sequential=False lets it, for reference.
     """
     import tensorflow as tf
-
     from original_post import map_options, prep_image
 
     def parse_file(filename: Any, label: Any) -> tuple[Any, Any]:
@@ -78,9 +76,11 @@ def labelled_files(data_root: Path, per_class: int | None = None) -> tuple[list[
 
 def child_first_pass(kind: str, data_root: str, image_size: int) -> dict[str, float]:
     """One pass over every file of the data root: the original pipeline, or the project's check (cold or warm cache)."""
-    import tensorflow as tf
+    from unbalanced.check import check_images
+    from unbalanced.runtime import start_tensorflow
 
-    import helpers as h
+    start_tensorflow(onednn=kind in ("project", "cached"))  # the original keeps TensorFlow's own choice
+    import tensorflow as tf
 
     files, labels = labelled_files(Path(data_root))
     tf.constant(0) + 1  # TensorFlow's start-up is not part of a pass
@@ -88,7 +88,7 @@ def child_first_pass(kind: str, data_root: str, image_size: int) -> dict[str, fl
     if kind.startswith("original"):
         n = sum(int(y.shape[0]) for _, y in original_dataset(files, labels, image_size, sequential=kind == "original"))
     else:
-        check = h.check_images(data_root, image_size)
+        check = check_images(data_root, image_size)
         n = len(check.rows)
         assert check.source == ("cache" if kind == "cached" else "decoded"), check.source
     return {"images": n, "seconds": time.perf_counter() - start}
@@ -102,19 +102,23 @@ def child_steady(data_root: str, image_size: int, per_class: int, rounds: int) -
     """
     import numpy as np
 
-    import helpers as h
+    from unbalanced.check import check_images
+    from unbalanced.datasets import make_dataset
+    from unbalanced.model import build_cnn, compile_model
+    from unbalanced.runtime import start_tensorflow
 
+    start_tensorflow(onednn=True)
     files, labels = labelled_files(Path(data_root), per_class)
-    check = h.check_images(data_root, image_size)  # cached by the first-pass measurement
+    check = check_images(data_root, image_size)  # cached by the first-pass measurement
     x = check.images[[check.rows[f] for f in files]]
     y = np.asarray(labels)
     x_float = x.astype(np.float32) / 255.0
     inputs = {
         "original": {"x": original_dataset(files, labels, image_size), "shuffle": False},  # the datasets shuffle themselves
-        "project": {"x": h.make_dataset(x, y, 32, shuffle=True, seed=0), "shuffle": False},
+        "project": {"x": make_dataset(x, y, 32, shuffle=True, seed=0), "shuffle": False},
         "in_memory": {"x": x_float, "y": y.astype(np.float32), "batch_size": 32, "shuffle": True},
     }
-    models = {name: h.compile_model(h.build_cnn(image_size)) for name in inputs}
+    models = {name: compile_model(build_cnn(image_size)) for name in inputs}
     for name, model in models.items():
         model.fit(**inputs[name], epochs=1, verbose=0)  # the first epoch traces the model: not timed
     names = list(inputs)
@@ -132,34 +136,39 @@ def child_compute(data_root: str, config: str) -> dict[str, Any]:
     """Train and score the series' five models on tensors in memory; time only model work (build, fit, predict)."""
     import yaml
 
-    import helpers as h
+    from unbalanced.datasets import prepare_data
+    from unbalanced.runtime import seed_everything, start_tensorflow
+    from unbalanced.training import Variant, class_weights, train_variant
 
     p = yaml.safe_load(Path(config).read_text())
-    h.configure_gpus()
-    h.seed_everything(p["seeds"][0])
-    data = h.prepare_data(data_root, "dogs", p["negative_split_counts"], p["positive_split_counts"], 0, p["image_size"])
+    start_tensorflow(onednn=True)
+    seed_everything(p["seeds"][0])
+    data = prepare_data(data_root, "dogs", p["negative_split_counts"], p["positive_split_counts"], 0, p["image_size"])
     labels = data.splits["train_unbalanced"].labels
-    variants = [h.Variant("balanced", train_split="train_balanced"), h.Variant("unbalanced")]
-    variants += [h.Variant(f"class weight {v['positive_weight']}", class_weight=h.class_weights(labels, v["positive_weight"]))
+    variants = [Variant("balanced", train_split="train_balanced"), Variant("unbalanced")]
+    variants += [Variant(f"class weight {v['positive_weight']}", class_weight=class_weights(labels, v["positive_weight"]))
                  for v in p["variants"]["02_class_weights"]]  # fmt: skip
-    variants.append(h.Variant("oversampled", sampling="oversample"))
+    variants.append(Variant("oversampled", sampling="oversample"))
     seconds = {}
     for variant in variants:
         start = time.perf_counter()
-        h.train_variant(variant, p["seeds"][0], data.images, data.splits, p["batch_size"], p["epochs"], p["patience"], verbose=0)
+        train_variant(variant, p["seeds"][0], data.images, data.splits, p["batch_size"], p["epochs"], p["patience"], verbose=0)
         seconds[variant.name] = time.perf_counter() - start
     return {"model_seconds": seconds, "total": sum(seconds.values())}
 
 
 def child_memory(data_root: str, image_size: int) -> dict[str, Any]:
     """Prepare the data (post's split counts) and train one epoch; report this process's peak resident memory."""
-    import helpers as h
+    from unbalanced.datasets import make_dataset, prepare_data
+    from unbalanced.model import build_cnn, compile_model
+    from unbalanced.runtime import start_tensorflow
 
+    start_tensorflow(onednn=True)
     start = time.perf_counter()
-    data = h.prepare_data(data_root, "dogs", [1000, 1000, 1000, 1000], [1000, 100, 100, 100], 0, image_size)
+    data = prepare_data(data_root, "dogs", [1000, 1000, 1000, 1000], [1000, 100, 100, 100], 0, image_size)
     prepared = time.perf_counter() - start
-    model = h.compile_model(h.build_cnn(image_size))
-    model.fit(h.make_dataset(data.images["train_balanced"], data.splits["train_balanced"].labels, 32, shuffle=True), epochs=1, verbose=0)
+    model = compile_model(build_cnn(image_size))
+    model.fit(make_dataset(data.images["train_balanced"], data.splits["train_balanced"].labels, 32, shuffle=True), epochs=1, verbose=0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     return {"source": data.check.source, "images": len(data.check.rows), "prepare_seconds": prepared, "peak_rss_mb": peak_mb}
 
@@ -191,21 +200,10 @@ def timed_command(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def make_synthetic_root(folder: Path, per_class: int, size: int) -> Path:
-    """Write per_class small JPEGs of smooth random blobs into folder/train/{cats,dogs} (seeded)."""
-    import numpy as np
-    from PIL import Image
+    """Write per_class synthetic demo JPEGs of size x size pixels into folder/train/{cats,dogs} (seeded)."""
+    from unbalanced.synthetic import make_demo_dataset
 
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for name in ("cats", "dogs"):
-        out = folder / "train" / name
-        out.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            c = rng.random((3, 3))
-            img = np.stack([c[k, 0] * xx + c[k, 1] * yy + c[k, 2] for k in range(3)], -1) * 127
-            img += rng.normal(0, 8, img.shape)
-            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(out / f"{name[:-1]}.{i}.jpg", quality=85)
-    return folder
+    return make_demo_dataset(folder, per_class=per_class, sizes=(size, size + 1))
 
 
 def step(message: str) -> None:
@@ -242,7 +240,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
                 series["original"].append(timed_command([sys.executable, str(HERE / "original_post.py"), "--data-root", root]))
             elif kind == "project":
                 series_cmd = [sys.executable, str(PROJECT_ROOT / "run_series.py"), "--data-root", root, "--config", config,
-                              "--notebooks", *SERIES_NOTEBOOKS, "--shared-kernel", "--out", str(scratch / f"series-{r}")]  # fmt: skip
+                              "--notebooks", *SERIES_NOTEBOOKS, "--out", str(scratch / f"series-{r}")]  # fmt: skip
                 series["project"].append(timed_command(series_cmd, env=cache(f"series-{r}")))
             else:  # its own cache folder: the project's series always starts from a cold one
                 series["compute"].append(run_child("compute", root, config, env=cache(f"compute-{r}")))

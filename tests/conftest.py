@@ -7,30 +7,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-import helpers as h
+import unbalanced.decode
+from unbalanced.cache import IMAGE_CACHE_ENV
+from unbalanced.check import check_images
+from unbalanced.splits import split_files
+from unbalanced.storage import PROJECT_ROOT
+from unbalanced.synthetic import make_demo_dataset, write_jpegs
+from unbalanced.training import ModelRun
 
-REAL_SAMPLE = h.PROJECT_ROOT.parent / "shared" / "data" / "cats-vs-dogs-sample"
+REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "cats-vs-dogs-sample"
+COUNTS = {"cats": [3, 3, 2, 2], "dogs": [3, 1, 2, 2]}  # per class: balanced train, unbalanced train, validation, test
 
 
 @pytest.fixture(autouse=True, scope="session")
 def private_image_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Point the image cache at a folder of this test session (the notebooks' kernels inherit it too)."""
     folder = tmp_path_factory.mktemp("image-cache")
-    os.environ[h.IMAGE_CACHE_ENV] = str(folder)
+    os.environ[IMAGE_CACHE_ENV] = str(folder)
     return folder
 
 
 def write_images(folder: Path, n: int, value: int, size: int = 20, prefix: str = "img") -> list[Path]:
     """Write `n` flat-colour JPEGs of grey level `value` into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        p = folder / f"{prefix}.{i}.jpg"
-        Image.fromarray(np.full((size, size + i % 3, 3), value, np.uint8)).save(p, quality=95)
-        paths.append(p)
-    return paths
+    return write_jpegs(folder, (np.full((size, size + i % 3, 3), value, np.uint8) for i in range(n)), prefix, quality=95)
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def flat_root(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small copy of the synthetic demo dataset (40 images per class)."""
-    return h.make_demo_dataset(tmp_path_factory.mktemp("demo"), per_class=40)
+    return make_demo_dataset(tmp_path_factory.mktemp("demo"), per_class=40)
 
 
 def _png_header_only(path: Path, width: int, height: int) -> None:
@@ -62,6 +62,8 @@ def _png_header_only(path: Path, width: int, height: int) -> None:
 @pytest.fixture
 def messy_root(tmp_path: Path) -> tuple[Path, set[str], dict[str, str]]:
     """A data root mixing good images with every kind of bad file; returns it, the good files and the bad ones' reasons."""
+    from PIL import Image
+
     rng = np.random.default_rng(0)
     root = tmp_path / "messy root"
     cats, dogs = root / "train" / "cats", root / "train" / "dogs"
@@ -118,11 +120,49 @@ def messy_root(tmp_path: Path) -> tuple[Path, set[str], dict[str, str]]:
 @pytest.fixture
 def unreadable_for_root(monkeypatch: pytest.MonkeyPatch):
     """Root reads files whatever their permission bits: make a chmod-000 file unreadable for root too."""
-    real = h._read_head
+    real = unbalanced.decode.read_head
 
     def read_head(path: Path) -> bytes:
         if not os.stat(path).st_mode & 0o444:
             raise PermissionError(13, "Permission denied")
         return real(path)
 
-    monkeypatch.setattr(h, "_read_head", read_head)
+    monkeypatch.setattr(unbalanced.decode, "read_head", read_head)
+
+
+def flat_data(root: Path, counts: dict[str, list[int]] = COUNTS) -> tuple[dict, dict]:
+    """Splits of a flat-colour data root at 16 px, and each split's decoded images."""
+    check = check_images(root, 16)
+    splits = split_files(check.usable, counts, "dogs", seed=0)
+    return splits, {name: check.images_of(split.files) for name, split in splits.items()}
+
+
+def labelled_images(n_neg: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose first pixel encodes their index and whose brightness encodes their class."""
+    labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
+    images = np.zeros((len(labels), 8, 8, 3), np.uint8)
+    images[labels == 1] = 200
+    images[:, 0, 0, 0] = np.arange(len(labels))
+    return images, labels
+
+
+def model_runs() -> tuple[list[ModelRun], np.ndarray, np.ndarray]:
+    """Three seeds of a good and a poor model's scores on generated validation and test labels."""
+    rng = np.random.default_rng(0)
+    val, test = (rng.random(200) < 0.2).astype(int), (rng.random(200) < 0.2).astype(int)
+    runs = []
+    for seed in (1, 2, 3):
+        for name, signal in (("good", 2.0), ("poor", 0.2)):
+            noise = np.random.default_rng(seed)
+            runs.append(ModelRun(name, seed, 1 / (1 + np.exp(-(signal * val + noise.normal(0, 1, 200)))),
+                                 1 / (1 + np.exp(-(signal * test + noise.normal(0, 1, 200)))),
+                                 {"loss": [1.0, 0.9], "val_loss": [1.0, 1.0], "pr_auc": [0.2, 0.3], "val_pr_auc": [0.2, 0.25]}, 2))  # fmt: skip
+    return runs, val, test
+
+
+def demo_data(root: Path) -> tuple[dict, dict]:
+    """Splits and images of the tiny demo root at 32 px."""
+    from unbalanced.datasets import prepare_data
+
+    data = prepare_data(str(root), "dogs", [14, 10, 8, 8], [14, 4, 8, 8], split_seed=0, image_size=32)
+    return data.splits, data.images

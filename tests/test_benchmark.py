@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import helpers as h
+from unbalanced.cache import IMAGE_CACHE_ENV
+from unbalanced.storage import PROJECT_ROOT
 
-sys.path.insert(0, str(h.PROJECT_ROOT / "benchmarks"))
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 import benchmark as bm  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def test_original_pipeline_decodes_every_file_with_its_label(tiny_demo_root: Pat
 def test_original_pipeline_is_sequential_unless_tensorflow_may_parallelise_it(tiny_demo_root: Path):
     files, labels = bm.labelled_files(tiny_demo_root, per_class=2)
     assert bm.original_dataset(files, labels, 8).options().experimental_optimization.map_parallelization is False
-    assert bm.original_dataset(files, labels, 8, sequential=False).options().experimental_optimization.map_parallelization is not False
+    assert bm.original_dataset(files, labels, 8, sequential=False).options().experimental_optimization.map_parallelization is True
 
 
 def _raw(first_pass_project: float, epoch_project: float) -> dict:
@@ -53,7 +54,7 @@ def test_summary_compares_medians_and_the_table_says_which_targets_are_met():
 
 @pytest.mark.slow
 def test_first_pass_children_count_every_image_and_see_the_cache(tiny_demo_root: Path, tmp_path: Path):
-    env = {h.IMAGE_CACHE_ENV: str(tmp_path / "cache")}
+    env = {IMAGE_CACHE_ENV: str(tmp_path / "cache")}
     original = bm.run_child("first-pass", "original", tiny_demo_root, 24, env=env)
     cold = bm.run_child("first-pass", "project", tiny_demo_root, 24, env=env)
     warm = bm.run_child("first-pass", "cached", tiny_demo_root, 24, env=env)  # asserts the cache was used
@@ -63,7 +64,7 @@ def test_first_pass_children_count_every_image_and_see_the_cache(tiny_demo_root:
 
 @pytest.mark.slow
 def test_ported_original_script_runs_its_five_models(tiny_demo_root: Path):
-    done = subprocess.run([sys.executable, str(h.PROJECT_ROOT / "benchmarks" / "original_post.py"), "--data-root",
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / "original_post.py"), "--data-root",
                            str(tiny_demo_root), "--scale", "0.01", "--epochs", "1", "--image-size", "24"],
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

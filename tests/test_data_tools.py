@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import write_images
 
 import data_tools as dt
-import helpers as h
-from conftest import write_images
+from unbalanced.files import find_class_files
+from unbalanced.storage import DataError
 
 
 def test_check_command_lists_every_skipped_file(messy_root, unreadable_for_root, capsys: pytest.CaptureFixture[str]):
@@ -37,7 +38,7 @@ def test_arrange_kaggle_links_or_copies_without_touching_the_source(tmp_path: Pa
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # nothing moved, changed or deleted
     arranged = tmp_path / "root" / "train" / "dogs" / "dog.1.jpg"
     assert arranged.is_symlink() != copy and arranged.read_bytes() == before["dog.1.jpg"]
-    files = h.find_class_files(tmp_path / "root")
+    files = find_class_files(tmp_path / "root")
     assert {k: len(v) for k, v in files.items()} == {"cats": 3, "dogs": 2}
 
 
@@ -45,7 +46,7 @@ def test_arrange_kaggle_refuses_to_overwrite_or_nest(tmp_path: Path):
     src = tmp_path / "train"
     write_images(src, 1, 0, prefix="cat")
     dt.arrange_kaggle(src, tmp_path / "root")
-    with pytest.raises(h.DataError, match="already exists"):
+    with pytest.raises(DataError, match="already exists"):
         dt.arrange_kaggle(src, tmp_path / "root")
-    with pytest.raises(h.DataError, match="outside"):
+    with pytest.raises(DataError, match="outside"):
         dt.arrange_kaggle(src, src / "inside")

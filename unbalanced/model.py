@@ -1,0 +1,92 @@
+"""The model: the original post's small CNN, its output bias, and a compiled copy reused across trainings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Hashable
+
+import numpy as np
+
+
+def build_cnn(image_size: int, output_bias: float | None = None) -> Any:
+    """Build the original post's 3-conv CNN (32/64/128 filters, dropout 0.15/0.15/0.4, dense 64, sigmoid)."""
+    import keras
+    from keras import layers
+
+    bias = keras.initializers.Constant(output_bias) if output_bias is not None else "zeros"
+    conv = dict(kernel_size=(3, 3), padding="same", kernel_initializer="he_uniform", activation="relu")
+    return keras.Sequential(
+        [
+            keras.Input(shape=(image_size, image_size, 3)),
+            layers.Conv2D(32, **conv),
+            layers.MaxPool2D((2, 2)),
+            layers.Dropout(0.15),
+            layers.Conv2D(64, **conv),
+            layers.MaxPool2D((2, 2)),
+            layers.Dropout(0.15),
+            layers.Conv2D(128, **conv),
+            layers.MaxPool2D((2, 2)),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu", kernel_initializer="he_uniform"),
+            layers.Dropout(0.4),
+            layers.Dense(1, activation="sigmoid", bias_initializer=bias),
+        ],
+        name="cnn",
+    )
+
+
+def initial_bias(labels: np.ndarray) -> float:
+    """Return b0 = ln(pos/neg), the output bias that makes the untrained model predict the training prior."""
+    pos = int(np.sum(labels))
+    return math.log(pos / (len(labels) - pos))
+
+
+def training_metrics() -> list[Any]:
+    """Return the metrics tracked during training: counts, accuracy, precision, recall, ROC-AUC and PR-AUC."""
+    from keras import metrics
+
+    return [
+        metrics.TruePositives(name="tp"),
+        metrics.FalsePositives(name="fp"),
+        metrics.TrueNegatives(name="tn"),
+        metrics.FalseNegatives(name="fn"),
+        metrics.BinaryAccuracy(name="accuracy"),
+        metrics.Precision(name="precision"),
+        metrics.Recall(name="recall"),
+        metrics.AUC(name="roc_auc", curve="ROC"),
+        metrics.AUC(name="pr_auc", curve="PR"),
+    ]
+
+
+def compile_model(model: Any, loss: Any = "binary_crossentropy", learning_rate: float = 1e-3) -> Any:
+    """Compile `model` with Adam, the given loss and the training metrics; return it."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=training_metrics())
+    return model
+
+
+_COMPILED_MODELS: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
+
+
+def initialised_model(image_size: int, output_bias: float | None, loss: Any, loss_key: Hashable) -> Any:
+    """Return the compiled CNN in exactly the state a fresh build under the current seed has, reusing traced functions.
+
+    Keras traces a new model's training and prediction steps on first use, which costs more than an epoch of these
+    small models. So one compiled model per (image size, output bias, loss) is kept, and each call builds a fresh
+    model only to copy its variables (weights and dropout seeds) into it and resets the optimizer: training is then
+    bit-identical to a freshly compiled model's (tests/test_model.py checks it). `loss_key` names the loss.
+    """
+    fresh = build_cnn(image_size, output_bias)  # draws the initial weights and dropout seeds from the current seed
+    key = (image_size, output_bias, loss_key)
+    if key not in _COMPILED_MODELS:
+        model = compile_model(fresh, loss=loss)
+        model.optimizer.build(model.trainable_variables)
+        _COMPILED_MODELS[key] = (model, [v.numpy() for v in model.optimizer.variables])
+        return model
+    model, optimizer_start = _COMPILED_MODELS[key]
+    for target, source in zip(model.variables, fresh.variables, strict=True):
+        target.assign(source)
+    for variable, value in zip(model.optimizer.variables, optimizer_start, strict=True):
+        variable.assign(value)
+    return model
