@@ -1,15 +1,17 @@
-# make run   : install into .venv, then execute the notebook series on the demo data (runs/demo)
-# make test  : unit tests, end-to-end notebook runs, and nbval checks of the stored notebooks
+# make run    : install into .venv, then execute the notebook series on the bundled photos (runs/photos)
+# make test   : unit tests, end-to-end runs, and nbval re-executing the stored notebooks
+# make study  : the full protocol (study.yaml) on a Dask LocalCluster sized to this machine (runs/study)
 # make run ARGS="--data-root ~/data/dogs-vs-cats --out runs/kaggle -p epochs=10"
 
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-ARGS   ?=
-RUN    ?= runs/demo
-BLOG   ?= blog
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+ARGS    ?=
+RUN     ?= runs/study
+BLOG    ?= blog
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test notebooks lab publish benchmark clean clean-cache
+.PHONY: install run test study notebooks lab publish benchmark clean clean-cache
 
 install: $(VENV)/.installed
 
@@ -26,20 +28,23 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
+study: install  ## the full protocol; --resume continues a study that was stopped
+	$(BIN)/python run_series.py --config study.yaml --out runs/study --workers $(WORKERS) --resume $(ARGS)
+
 notebooks: install  ## re-execute notebooks/ in place with their default parameters
 	$(BIN)/python run_series.py --store
 
-publish: install  ## make publish RUN=runs/demo BLOG=~/my-blog
+publish: install  ## make publish RUN=runs/study BLOG=~/my-blog
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
 
-benchmark: install  ## speed and memory against the original post's pipeline (about 20 minutes on 2 cores)
+benchmark: install  ## trainings per hour in a kernel and on 1 and 2 Dask workers, and the cost of one training
 	$(BIN)/python benchmarks/benchmark.py $(ARGS)
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
 
 clean:
-	rm -rf runs data/demo
+	rm -rf runs data/demo data/cats-vs-dogs-64px
 
 clean-cache:  ## remove the decoded-image cache (data/cache, or $$UNBALANCED_IMAGE_CACHE)
 	$(BIN)/python data_tools.py cache --clear

@@ -4,54 +4,81 @@ Each name lives in the module named after its step (see unbalanced/__init__.py);
 open that module. Importing this file changes no setting: the notebooks' first cell starts TensorFlow explicitly.
 """
 
-from unbalanced.datasets import make_resampled_dataset, positive_share, prepare_data, undersample
-from unbalanced.metrics import mean_std_table, prior_shift_threshold, rule_table, run_metrics, threshold_for_recall
-from unbalanced.model import build_cnn, initial_bias
+from unbalanced.metrics import (
+    OPERATING_POINTS,
+    choose_on_validation,
+    most_chosen,
+    operating_point_table,
+    record_metrics,
+    summary_table,
+)
 from unbalanced.plots import (
+    plot_ap,
     plot_augmented,
-    plot_confusion_matrix,
-    plot_metric_bars,
+    plot_confusion_matrices,
+    plot_focal_loss,
+    plot_gains,
     plot_sample_grid,
-    plot_score_curves,
+    plot_search,
+    plot_sweep,
+    plot_threshold_sweep,
     plot_training_curves,
 )
-from unbalanced.results import load_results, runs_from_results, save_results
-from unbalanced.runtime import collect_parameters, seed_everything, start_tensorflow
-from unbalanced.splits import split_table
-from unbalanced.stats import describe_difference, paired_bootstrap, spread_verdict
-from unbalanced.storage import resolve_path
-from unbalanced.training import Variant, class_weights, run_variants
+from unbalanced.runtime import collect_parameters, start_tensorflow
+from unbalanced.stats import compare, comparison_table, holm, paired_differences
+from unbalanced.study import Study, best_on_validation, compare_all, read_run, say, sweep
+from unbalanced.training import (
+    augmented_oversampling,
+    balanced_control,
+    balancing,
+    baseline,
+    class_weight,
+    focal_loss,
+    initial_output_bias,
+    more_positives,
+    oversampling,
+    sized,
+    undersampling,
+)
 
 __all__ = [
-    "Variant",
-    "build_cnn",
-    "class_weights",
+    "OPERATING_POINTS",
+    "Study",
+    "augmented_oversampling",
+    "balanced_control",
+    "balancing",
+    "best_on_validation",
+    "baseline",
+    "choose_on_validation",
+    "class_weight",
     "collect_parameters",
-    "describe_difference",
-    "initial_bias",
-    "load_results",
-    "make_resampled_dataset",
-    "mean_std_table",
-    "paired_bootstrap",
+    "compare",
+    "compare_all",
+    "comparison_table",
+    "focal_loss",
+    "holm",
+    "initial_output_bias",
+    "more_positives",
+    "most_chosen",
+    "operating_point_table",
+    "oversampling",
+    "paired_differences",
+    "plot_ap",
     "plot_augmented",
-    "plot_confusion_matrix",
-    "plot_metric_bars",
+    "plot_confusion_matrices",
+    "plot_focal_loss",
+    "plot_gains",
     "plot_sample_grid",
-    "plot_score_curves",
+    "plot_search",
+    "plot_sweep",
+    "plot_threshold_sweep",
     "plot_training_curves",
-    "positive_share",
-    "prepare_data",
-    "prior_shift_threshold",
-    "resolve_path",
-    "rule_table",
-    "run_metrics",
-    "run_variants",
-    "runs_from_results",
-    "save_results",
-    "seed_everything",
-    "split_table",
-    "spread_verdict",
+    "read_run",
+    "record_metrics",
+    "say",
+    "sized",
     "start_tensorflow",
-    "threshold_for_recall",
-    "undersample",
+    "summary_table",
+    "sweep",
+    "undersampling",
 ]

@@ -3,8 +3,9 @@
     python publish.py runs/demo --blog ~/my-blog                     # writes _posts/ and assets/posts/ into the blog
     python publish.py runs/demo --blog ~/my-blog --date 2026-11-28 --hide-parameters --assets-dir assets/img
 
-Each post gets YAML front matter from the notebook's metadata (`blog`: title, tags, feature-img, thumbnail), a
-table-of-contents marker, code and outputs, and its figures extracted under <blog>/<assets-dir>/<post>_files/.
+Each post gets YAML front matter from the notebook's metadata (`blog`: title, tags, excerpt, feature-img, thumbnail;
+without a feature-img, the post's first figure from the run), a table-of-contents marker, code and outputs, and its
+figures extracted under <blog>/<assets-dir>/<post>_files/.
 Cells tagged `hide` (or `remove_cell`) are left out; cells tagged `hide_input` (or `remove_input`) show their
 output only. Papermill's injected parameters become a short "Parameters of this run" block. Standard-error output
 and progress-bar redraws are dropped. The body is wrapped in {% raw %} so Jekyll never reads code as Liquid.
@@ -47,7 +48,7 @@ def front_matter(nb: Any, notebook: Path, date: dt.date) -> dict[str, Any]:
     blog = nb.metadata.get("blog", {})
     matter: dict[str, Any] = {"layout": "post", "title": post_title(nb, notebook), "date": date.isoformat(),
                               "tags": list(blog.get("tags", []))}  # fmt: skip
-    for key in ("feature-img", "thumbnail"):
+    for key in ("excerpt", "feature-img", "thumbnail"):
         if blog.get(key):
             matter[key] = blog[key]
     return matter
@@ -90,10 +91,18 @@ def prepare(nb: Any, hide_parameters: bool) -> Any:
     return nb
 
 
+ENDRAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")  # every spelling Liquid accepts as the end of a raw block
+
+
+def raw(text: str) -> str:
+    """Wrap text in {% raw %} so Jekyll prints {{ }} and {% %} instead of running them; an end-of-raw tag inside the
+    text is closed around and printed as a Liquid string, so it cannot end the block early."""
+    return "{% raw %}" + ENDRAW.sub(lambda m: "{% endraw %}{{ '" + m.group(0) + "' }}{% raw %}", text) + "{% endraw %}"
+
+
 def protect_liquid(body: str) -> str:
-    """Wrap a post body in {% raw %} so Jekyll prints {{ }} and {% %} in code and outputs instead of running them."""
-    body = body.replace("{% endraw %}", "{% endraw %}{{ '{% endraw %}' }}{% raw %}")
-    return "{% raw %}\n" + body + "\n{% endraw %}\n"
+    """A post body wrapped in {% raw %}: code and outputs are printed as they are."""
+    return raw("\n" + body + "\n") + "\n"
 
 
 def export_markdown(nb: Any, post_name: str) -> tuple[str, dict[str, bytes]]:
@@ -144,6 +153,8 @@ def publish(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         body = body.replace(f"]({post_name}_files/", f"]({base_url}/{assets_dir}/{post_name}_files/")
+        if figures and "feature-img" not in matter:  # the run's own first figure, unless the notebook names one
+            matter["feature-img"] = f"{assets_dir}/{next(iter(figures))}"
         post = blog / "_posts" / f"{post_name}.md"
         post.parent.mkdir(parents=True, exist_ok=True)
         post.write_text("---\n" + yaml.safe_dump(matter, sort_keys=False, allow_unicode=True) + "---\n\n" + protect_liquid(body), encoding="utf-8")
@@ -152,7 +163,7 @@ def publish(
         posts.append((post, post_name, matter["title"]))
     summary = [p for p in posts if "summary" in p[1]]
     for post, _, _ in summary:  # outside {% raw %}, so Jekyll resolves the links
-        links = "\n".join(f"- [{title}]({{% post_url {name} %}})" for _, name, title in posts if (post, name, title) not in summary)
+        links = "\n".join(f"- [{raw(title)}]({{% post_url {name} %}})" for _, name, title in posts if (post, name, title) not in summary)
         post.write_text(post.read_text(encoding="utf-8") + "\n## The experiments\n\n" + links + "\n", encoding="utf-8")
     return [p for p, _, _ in posts]
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import unbalanced.decode
 from unbalanced.cache import IMAGE_CACHE_ENV
-from unbalanced.check import check_images
-from unbalanced.splits import split_files
+from unbalanced.runtime import start_tensorflow
 from unbalanced.storage import PROJECT_ROOT
+from unbalanced.study import OUTPUT_DIR_ENV
 from unbalanced.synthetic import make_demo_dataset, write_jpegs
-from unbalanced.training import ModelRun
+from unbalanced.tasks import Protocol, Record, Task
+from unbalanced.training import Recipe, Trained
+
+start_tensorflow(onednn=True)  # as the notebooks do: quiet, with the project's oneDNN choice
 
 REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "cats-vs-dogs-sample"
-COUNTS = {"cats": [3, 3, 2, 2], "dogs": [3, 1, 2, 2]}  # per class: balanced train, unbalanced train, validation, test
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -25,6 +28,15 @@ def private_image_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Point the image cache at a folder of this test session (the notebooks' kernels inherit it too)."""
     folder = tmp_path_factory.mktemp("image-cache")
     os.environ[IMAGE_CACHE_ENV] = str(folder)
+    return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Give the stored notebooks, as nbval executes them, a run folder of this session: the summary can then only
+    read what this session's notebooks wrote, never an older run's results."""
+    folder = tmp_path_factory.mktemp("notebook-runs")
+    os.environ[OUTPUT_DIR_ENV] = str(folder)
     return folder
 
 
@@ -130,39 +142,50 @@ def unreadable_for_root(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(unbalanced.decode, "read_head", read_head)
 
 
-def flat_data(root: Path, counts: dict[str, list[int]] = COUNTS) -> tuple[dict, dict]:
-    """Splits of a flat-colour data root at 16 px, and each split's decoded images."""
-    check = check_images(root, 16)
-    splits = split_files(check.usable, counts, "dogs", seed=0)
-    return splits, {name: check.images_of(split.files) for name, split in splits.items()}
-
-
-def labelled_images(n_neg: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
+def labelled_images(n_neg: int, n_pos: int, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Images whose first pixel encodes their index and whose brightness encodes their class."""
     labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
-    images = np.zeros((len(labels), 8, 8, 3), np.uint8)
+    images = np.zeros((len(labels), size, size, 3), np.uint8)
     images[labels == 1] = 200
     images[:, 0, 0, 0] = np.arange(len(labels))
     return images, labels
 
 
-def model_runs() -> tuple[list[ModelRun], np.ndarray, np.ndarray]:
-    """Three seeds of a good and a poor model's scores on generated validation and test labels."""
-    rng = np.random.default_rng(0)
-    val, test = (rng.random(200) < 0.2).astype(int), (rng.random(200) < 0.2).astype(int)
-    runs = []
-    for seed in (1, 2, 3):
-        for name, signal in (("good", 2.0), ("poor", 0.2)):
-            noise = np.random.default_rng(seed)
-            runs.append(ModelRun(name, seed, 1 / (1 + np.exp(-(signal * val + noise.normal(0, 1, 200)))),
-                                 1 / (1 + np.exp(-(signal * test + noise.normal(0, 1, 200)))),
-                                 {"loss": [1.0, 0.9], "val_loss": [1.0, 1.0], "pr_auc": [0.2, 0.3], "val_pr_auc": [0.2, 0.25]}, 2))  # fmt: skip
-    return runs, val, test
+PROTOCOL = Protocol("/data/pets", "abc", "dogs", 16, (60, 40, 60), (10, 10, 10), 40, 16, 2, 1, 5, True, 0, "2.21.0")
 
 
-def demo_data(root: Path) -> tuple[dict, dict]:
-    """Splits and images of the tiny demo root at 32 px."""
-    from unbalanced.datasets import prepare_data
+def fake_record(recipe: Recipe, split_seed: int, seed: int, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                protocol: Protocol = PROTOCOL, test_fingerprint: str = "test-files") -> Record:  # fmt: skip
+    """A record with the given (labels, scores) for validation and test, as if trained under `protocol`."""
+    trained = Trained(1, 1, protocol.steps_per_epoch, 0.1, {"loss": [1.0], "val_ap": [0.5]}, np.asarray(val[1], float),
+                      np.asarray(test[1], float))  # fmt: skip
+    key = Task(recipe, split_seed, seed).key(protocol)
+    return Record(key, recipe, split_seed, seed, protocol, trained, np.asarray(val[0]), np.asarray(test[0]), test_fingerprint)
 
-    data = prepare_data(str(root), "dogs", [14, 10, 8, 8], [14, 4, 8, 8], split_seed=0, image_size=32)
-    return data.splits, data.images
+
+def scored_runs(effect: float, runs: int = 3, n_neg: int = 300, n_pos: int = 30, seed: int = 0,
+                recipe: Recipe | None = None) -> tuple[list[Record], list[Record]]:  # fmt: skip
+    """Baseline and remedy records over `runs` paired runs (one split each): the remedy's scores separate the classes
+    `effect` better; each run draws its own test set and its own training noise."""
+    rng = np.random.default_rng(seed)
+    base, remedy = [], []
+    for run in range(runs):
+        labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
+        difficulty = rng.normal(0, 1, len(labels))  # what makes an image hard, whatever the model
+        for records, signal in ((base, 1.0), (remedy, 1.0 + effect)):
+            quality = signal + rng.normal(0, 0.1)  # this run's training noise
+            val = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
+            test = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
+            records.append(fake_record(recipe if records is remedy and recipe else Recipe("baseline" if records is base else "remedy"),
+                                       run, 1, (labels, val), (labels, test), test_fingerprint=f"split {run}"))  # fmt: skip
+    return base, remedy
+
+
+def demo_study(root: Path, **changes: object) -> Any:
+    """A small study on the tiny demo root: 16 px, two epochs, three split seeds."""
+    from unbalanced.study import Study
+
+    parameters = dict(data_root=str(root), positive_class="dogs", classes=[], image_size=16, batch_size=8, epochs=2, patience=1,
+                      steps_per_epoch=0, negative_split_counts=[14, 8, 8], positive_split_counts=[4, 4, 4], more_positives=14,
+                      split_seeds=[0, 1, 2], seeds=[1], target_recall=0.8, output_dir=str(root.parent / "run"))  # fmt: skip
+    return Study.from_parameters({**parameters, **changes})

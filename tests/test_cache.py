@@ -15,6 +15,11 @@ from unbalanced.cache import IMAGE_CACHE_ENV, save_cached_images, wait_for_cache
 from unbalanced.check import check_images
 
 
+def _entries(cache: Path, slot: str = "*") -> list[Path]:
+    """The published entries of the cache's slots (not the slot's owner file, nor a half-built folder)."""
+    return [p for p in cache.glob(f"{slot}/*") if not p.name.startswith(".")]
+
+
 def test_second_check_reads_the_cache_and_returns_the_same_images(flat_root: Path, private_image_cache: Path):
     first = check_images(flat_root, 16)
     second = check_images(flat_root, 16)
@@ -22,7 +27,7 @@ def test_second_check_reads_the_cache_and_returns_the_same_images(flat_root: Pat
     np.testing.assert_array_equal(first.images, second.images)
     wait_for_cache_writes()
     assert first.rows == second.rows and first.usable == second.usable
-    entries = list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))
+    entries = _entries(private_image_cache, f"{flat_root.name}-16px-*")
     assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {"images.npy", "index.json"}
     assert np.load(entries[0] / "images.npy").dtype == np.uint8
     assert check_images(flat_root, 12).source == "decoded"  # another image size is another entry
@@ -41,7 +46,7 @@ def test_the_cache_is_written_in_the_background_and_a_later_check_waits_for_it(f
     try:
         first = check_images(flat_root, 16)  # returns while its cache entry is still held back
         assert first.source == "decoded" and len(first.rows) == 20
-        assert not list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))
+        assert not _entries(private_image_cache, f"{flat_root.name}-16px-*")
     finally:
         release.set()
     second = check_images(flat_root, 16)  # waits for the write of this process, then reads it
@@ -71,14 +76,14 @@ def test_cache_is_rebuilt_when_a_file_changes(flat_root: Path, private_image_cac
     assert len(again.usable["cats"]) == {"add": 13, "remove": 11}.get(change, 12)
     if change == "rewrite":
         assert again.images[again.rows[str(target)]].mean() == pytest.approx(99, abs=2)
-    assert len(list(private_image_cache.glob(f"{flat_root.name}-16px-*/*"))) == 1  # the old entry is removed
+    assert len(_entries(private_image_cache, f"{flat_root.name}-16px-*")) == 1  # the old entry is removed
     assert check_images(flat_root, 16).source == "cache"
 
 
 def test_damaged_or_half_built_cache_entries_are_never_used(flat_root: Path, private_image_cache: Path):
     first = check_images(flat_root, 16)
     wait_for_cache_writes()
-    (entry,) = private_image_cache.glob(f"{flat_root.name}-16px-*/*")
+    (entry,) = _entries(private_image_cache, f"{flat_root.name}-16px-*")
     (entry / "index.json").write_text('{"format": ')  # damaged by hand or by the disk
     partial = entry.parent / f".building-{entry.name}-killed"  # what a killed writer leaves
     partial.mkdir()
@@ -102,20 +107,25 @@ def test_cache_off_or_unwritable_still_gives_the_images(flat_root: Path, tmp_pat
     assert "image cache not written" in capsys.readouterr().out
 
 
-def test_two_processes_building_the_cache_at_once_agree_and_leave_one_whole_entry(tiny_demo_root: Path, tmp_path: Path):
+def test_two_processes_wanting_the_same_images_at_once_decode_them_once(tiny_demo_root: Path, tmp_path: Path):
     import subprocess
     import sys
 
     cache = tmp_path / "cache"
-    code = ("import sys, hashlib; from unbalanced.check import check_images; c = check_images(sys.argv[1], 24); "
+    # Both processes import TensorFlow first, then meet at a barrier of two files, then check at the same moment.
+    code = ("import sys, time, hashlib; from pathlib import Path; from unbalanced.runtime import start_tensorflow; "
+            "start_tensorflow(); from unbalanced.check import check_images; me, other = map(Path, sys.argv[2:4]); me.touch(); "
+            "[time.sleep(0.01) for _ in iter(lambda: other.exists(), True)]; c = check_images(sys.argv[1], 24); "
             "print(c.source, hashlib.sha256(c.images.tobytes()).hexdigest())")  # fmt: skip
     env = {**os.environ, IMAGE_CACHE_ENV: str(cache)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tiny_demo_root)], env=env, stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    barrier = [tmp_path / "ready-0", tmp_path / "ready-1"]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tiny_demo_root), str(barrier[i]), str(barrier[1 - i])], env=env,
+                              stdout=subprocess.PIPE, text=True) for i in range(2)]  # fmt: skip
     outputs = [p.communicate(timeout=300)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    assert outputs[0][1] == outputs[1][1]  # the same images, whoever published first
-    slot_entries = list(cache.glob("*/*")) + list(cache.glob("*/.*"))
+    assert sorted(o[0] for o in outputs) == ["cache", "decoded"]  # one decoded; the other waited and read its entry
+    assert outputs[0][1] == outputs[1][1]  # the same images
+    slot_entries = [p for p in cache.glob("*/*") if p.name != ".owner.lock"] + list(cache.glob("*/.building*"))
     assert len(slot_entries) == 1 and not slot_entries[0].name.startswith(".")  # no half-built copy left
 
 
@@ -123,9 +133,9 @@ def test_a_second_publisher_of_the_same_entry_keeps_the_first(flat_root: Path, t
     monkeypatch.setenv(IMAGE_CACHE_ENV, str(tmp_path / "cache"))
     check = check_images(flat_root, 16)
     wait_for_cache_writes()
-    (entry,) = (tmp_path / "cache").glob("*/*")
+    (entry,) = _entries(tmp_path / "cache")
     candidates = [(c, f) for c, files in check.usable.items() for f in files]
     outcomes = list(range(len(candidates)))
     save_cached_images(entry, flat_root, candidates, np.zeros_like(check.images), outcomes)  # loses the race
-    assert [p.name for p in entry.parent.iterdir()] == [entry.name]
+    assert _entries(entry.parent.parent) == [entry] and not list(entry.parent.glob(".building*"))
     np.testing.assert_array_equal(np.load(entry / "images.npy"), check.images)  # the first, whole entry stays

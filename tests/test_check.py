@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import flat_data, write_images
+from conftest import write_images
 
 from unbalanced.check import check_images
-from unbalanced.splits import split_files
+from unbalanced.splits import SplitCounts, cut_split
 from unbalanced.storage import DataError
 
 
 def test_decoded_images_shapes_dtype_and_file_order(flat_root: Path):
-    splits, images = flat_data(flat_root)
-    x = images["train_balanced"]
-    assert x.shape == (6, 16, 16, 3) and x.dtype == np.uint8
-    is_white = x.mean(axis=(1, 2, 3)) > 127
-    np.testing.assert_array_equal(is_white, splits["train_balanced"].labels == 1)  # row i is file i
+    check = check_images(flat_root, 16)
+    files = [str(f) for fs in check.usable.values() for f in fs]
+    x = check.images_of(files)
+    assert x.shape == (20, 16, 16, 3) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x.mean(axis=(1, 2, 3)) > 127, ["/dogs/" in f for f in files])  # row i is file i
 
 
 def test_data_check_keeps_exactly_the_good_files_and_names_every_bad_one(messy_root, unreadable_for_root):
@@ -35,7 +36,10 @@ def test_data_check_keeps_exactly_the_good_files_and_names_every_bad_one(messy_r
     assert (table["files found"] == table["usable images"] + table["skipped"]).all()
     assert check.images.shape == (21, 16, 16, 3) and check.images.dtype == np.uint8
     lines = check.skipped_lines()
-    assert any(line.startswith("train/cats/truncated.jpg: ") for line in lines)
+    assert "train/cats/truncated.jpg: corrupt or truncated JPEG" in lines  # a plain sentence
+    assert not any("(TensorFlow: " in line or "function_node" in line for line in lines)  # no internal op text
+    detailed = check.skipped_lines(detail=True)
+    assert any(line.startswith("train/cats/truncated.jpg: corrupt or truncated JPEG (TensorFlow: ") for line in detailed)
 
 
 def test_decoded_images_follow_their_files(messy_root, unreadable_for_root):
@@ -43,9 +47,9 @@ def test_decoded_images_follow_their_files(messy_root, unreadable_for_root):
     check = check_images(root, 16)
     grey = check.images[check.rows[str(root / "train" / "cats" / "grey.jpg")]]
     assert np.array_equal(grey[..., 0], grey[..., 1])  # grayscale converted to RGB: equal channels
-    splits = split_files(check.usable, {"cats": [5, 0, 0, 5], "dogs": [5, 0, 0, 5]}, "dogs", seed=0)
-    assert all(f in check.rows for split in splits.values() for f in split.files)  # only usable files are split
-    assert check.images_of(splits["test"].files).shape == (10, 16, 16, 3)
+    plan = cut_split(check.usable, "cats", "dogs", SplitCounts.of([3, 2, 5], [3, 2, 5], 3), split_seed=0)
+    assert all(f in check.rows for f in plan.val.files + plan.test.files + plan.training_set(3, 3).files)  # usable only
+    assert check.images_of(plan.test.files).shape == (10, 16, 16, 3)
 
 
 def test_a_class_without_usable_images_is_an_error(tmp_path: Path):
@@ -54,3 +58,30 @@ def test_a_class_without_usable_images_is_an_error(tmp_path: Path):
     (tmp_path / "train" / "dogs" / "notes.txt").write_text("no pictures here")
     with pytest.raises(DataError, match=r"dogs.*no usable images"):
         check_images(tmp_path, 8)
+
+
+def _without_root_privileges() -> list[str]:
+    """A command prefix that runs a program unable to read what its permissions forbid: nothing for an ordinary user;
+    for root, setpriv dropping the capabilities that let root read any file."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: no way here to read files as an ordinary user would")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_an_unreadable_file_is_named_when_permissions_really_apply(messy_root):
+    import subprocess
+    import sys
+
+    root, _, _ = messy_root
+    code = ("import sys; from unbalanced.runtime import start_tensorflow; start_tensorflow(); "
+            "from unbalanced.check import check_images; c = check_images(sys.argv[1], 16); "
+            "print('\\n'.join(c.skipped_lines()))")  # fmt: skip
+    done = subprocess.run([*_without_root_privileges(), sys.executable, "-c", code, str(root)], capture_output=True, text=True,
+                          env={**os.environ, "UNBALANCED_IMAGE_CACHE": "off"}, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "train/cats/locked.jpg: cannot be read (Permission denied)" in done.stdout.splitlines()

@@ -33,8 +33,8 @@ def test_arrange_kaggle_links_or_copies_without_touching_the_source(tmp_path: Pa
     write_images(src, 2, 255, prefix="dog")
     (src / ".DS_Store").write_bytes(b"x")
     before = {p.name: p.read_bytes() for p in src.iterdir()}
-    counts = dt.arrange_kaggle(src, tmp_path / "root", copy=copy)
-    assert counts == {"cats": 3, "dogs": 2}
+    counts, skipped = dt.arrange_kaggle(src, tmp_path / "root", copy=copy)
+    assert counts == {"cats": 3, "dogs": 2} and skipped == {".DS_Store": "hidden file"}
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # nothing moved, changed or deleted
     arranged = tmp_path / "root" / "train" / "dogs" / "dog.1.jpg"
     assert arranged.is_symlink() != copy and arranged.read_bytes() == before["dog.1.jpg"]
@@ -45,8 +45,32 @@ def test_arrange_kaggle_links_or_copies_without_touching_the_source(tmp_path: Pa
 def test_arrange_kaggle_refuses_to_overwrite_or_nest(tmp_path: Path):
     src = tmp_path / "train"
     write_images(src, 1, 0, prefix="cat")
+    write_images(src, 1, 255, prefix="dog")
     dt.arrange_kaggle(src, tmp_path / "root")
     with pytest.raises(DataError, match="already exists"):
         dt.arrange_kaggle(src, tmp_path / "root")
     with pytest.raises(DataError, match="outside"):
         dt.arrange_kaggle(src, src / "inside")
+
+
+def test_arrange_kaggle_takes_only_what_it_understands_and_lists_the_rest(tmp_path: Path, capsys):
+    src = tmp_path / "test1"
+    write_images(src, 40, 0, prefix="cat")
+    write_images(src, 30, 255, prefix="dog")
+    write_images(src, 1, 128, prefix="bird")  # one stray prefix among 71 files: not a class
+    (src / "1.jpg").write_bytes((src / "cat.0.jpg").read_bytes())  # as in the download's test1/
+    (src / "readme.txt").write_text("photos from Petfinder")
+    (src / "cat.1.txt").write_text("not an image extension")
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    assert dt.main(["arrange-kaggle", str(src), str(tmp_path / "root")]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "root" / "train").iterdir()) == ["cats", "dogs"]  # nothing else became a class
+    assert "40 cats, 30 dogs linked" in printed and "4 file(s) skipped" in printed
+    for line in ("1.jpg: not named <class>.<id>.<image extension>", "readme.txt: not named", "cat.1.txt: not named",
+                 "bird.0.jpg: class 'bird' has only 1 of 71 files (under 5%); name it with --classes to keep it"):  # fmt: skip
+        assert line in printed
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # the source is untouched
+    counts, skipped = dt.arrange_kaggle(src, tmp_path / "birds", classes=["cat", "bird"])
+    assert counts == {"cats": 40, "birds": 1} and "class 'dog' is not among --classes cat bird" in skipped["dog.0.jpg"]
+    with pytest.raises(DataError, match="--classes fish: no files named fish"):
+        dt.arrange_kaggle(src, tmp_path / "fish", classes=["cat", "fish"])

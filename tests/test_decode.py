@@ -107,7 +107,7 @@ def test_dct_scaled_decoding_matches_full_decoding_on_real_photos(target: int):
     assert per_image.mean() <= DCT_TOLERANCE[target][0] and per_image.max() <= DCT_TOLERANCE[target][1], per_image.max()
 
 
-def test_decode_keeps_files_in_order_and_reports_failures_without_a_second_copy(tmp_path: Path):
+def test_decode_keeps_files_in_order_and_closes_the_gaps_of_failures_in_place(tmp_path: Path):
     good = write_images(tmp_path, 4, 0)
     for i, p in enumerate(good):
         from PIL import Image
@@ -119,5 +119,34 @@ def test_decode_keeps_files_in_order_and_reports_failures_without_a_second_copy(
     images, failures = decode_files([good[0], bad, good[1], good[2], good[3]], 8, progress=lambda d, t: seen.append((d, t)))
     assert list(failures) == [1] and "JPEG" in failures[1]
     assert images.shape == (4, 8, 8, 3)
+    assert images.base is not None and images.base.shape == (5, 8, 8, 3)  # a view of the one buffer for all five files
     np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), [40, 80, 120, 160], atol=2)
     assert seen and seen[-1] == (4, 5)
+
+
+# The decoder's exact output on images whose decoding is exact arithmetic on every processor: JPEGs that libjpeg
+# scales by a whole DCT ratio straight to the target size, and a PNG shrunk by an exact 2 x 2 box filter. If this
+# changes, decoding changed: bump CACHE_FORMAT in unbalanced/cache.py (old cache entries must not be reused), then
+# record the new checksum here.
+DECODER_CHECKSUM = "fbe8388cd9043a77"
+
+
+def test_a_change_in_decoding_changes_this_checksum_and_must_bump_the_cache_format(tmp_path: Path):
+    import hashlib
+
+    from PIL import Image
+
+    from unbalanced.cache import CACHE_FORMAT
+
+    rng = np.random.default_rng(7)
+    smooth = lambda n: np.clip(np.kron(rng.integers(0, 256, (n // 8, n // 8, 3)), np.ones((8, 8, 1))), 0, 255).astype(np.uint8)  # noqa: E731
+    paths = []
+    for name, size, fmt in (("a.jpg", 128, "JPEG"), ("b.jpg", 64, "JPEG"), ("c.png", 64, "PNG")):
+        Image.fromarray(smooth(size)).save(tmp_path / name, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+        paths.append(tmp_path / name)
+    plans = [precheck_file(p, 32) for p in paths]
+    assert plans == [DecodePlan(4, "area"), DecodePlan(2, "area"), DecodePlan(1, "area")]
+    images, failures = decode_files(paths, 32, plans=plans)
+    assert not failures
+    digest = hashlib.sha256(images.tobytes()).hexdigest()[:16]
+    assert (CACHE_FORMAT[:2], digest) == ("4:", DECODER_CHECKSUM), "decoding changed: bump CACHE_FORMAT, then update the checksum"

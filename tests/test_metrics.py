@@ -1,99 +1,115 @@
-"""Tests for unbalanced/metrics.py: test metrics, thresholds and mean ± sd."""
+"""Tests for unbalanced/metrics.py: AP and ROC-AUC against scikit-learn, operating points with ties and undefined
+precision, mean ± sd for one run, and choosing a setting from validation alone."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
-from conftest import model_runs
+from conftest import fake_record
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from unbalanced.metrics import (
-    evaluation_row,
-    fast_average_precision,
-    fast_roc_auc,
-    mean_std_table,
-    prior_shift_threshold,
-    rule_table,
-    run_metrics,
-    threshold_best_f1,
-    threshold_for_recall,
+    average_precision,
+    average_precision_rows,
+    best_f1_threshold,
+    choose_on_validation,
+    format_mean_sd,
+    mean_sd,
+    most_chosen,
+    operating_point,
+    prior_corrected_threshold,
+    recall_threshold,
+    record_metrics,
+    roc_auc,
+    summary_table,
 )
-from unbalanced.stats import spread_verdict
-
-
-def test_evaluation_row_on_a_hand_made_example():
-    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0])
-    scores = np.array([0.9, 0.6, 0.2, 0.7, 0.3, 0.1, 0.05, 0.4])
-    row = evaluation_row(labels, scores, threshold=0.5)
-    assert (row["TP"], row["FP"], row["TN"], row["FN"]) == (2, 1, 4, 1)
-    assert row["accuracy"] == pytest.approx(6 / 8)
-    assert row["precision"] == pytest.approx(2 / 3) and row["recall"] == pytest.approx(2 / 3)
-    assert row["F1"] == pytest.approx(2 / 3)
-    assert row["balanced accuracy"] == pytest.approx((2 / 3 + 4 / 5) / 2)
-    assert row["ROC-AUC"] == pytest.approx(11 / 15)  # 11 of the 15 positive-negative pairs ranked right
-    assert row["PR-AUC"] == pytest.approx(average_precision_score(labels, scores))
-
-
-def test_all_negative_predictions_give_zero_precision_not_an_error():
-    row = evaluation_row(np.array([0, 1, 0]), np.array([0.1, 0.2, 0.3]))
-    assert row["precision"] == 0.0 and row["recall"] == 0.0 and row["TP"] == 0
-
-
-def test_threshold_selection_on_a_hand_made_example():
-    labels = np.array([1, 1, 0, 1, 0, 0, 0, 0])
-    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
-    # F1 at >=0.8: 2/3*... -> P=1, R=2/3, F1=0.8; at >=0.6: P=3/4, R=1, F1=0.857 (best)
-    assert threshold_best_f1(labels, scores) == 0.6
-    assert threshold_for_recall(labels, scores, 0.6) == 0.8  # the highest threshold with recall >= 0.6
-    assert threshold_for_recall(labels, scores, 1.0) == 0.6
-    assert threshold_for_recall(labels, scores, 0.3) == 0.9
-
-
-def test_prior_shift_threshold_matches_bayes_correction():
-    assert prior_shift_threshold(0.1, 0.5) == pytest.approx(0.1)
-    assert prior_shift_threshold(0.5, 0.5) == pytest.approx(0.5)
-    pi, t = 0.2, 0.05
-    thr = prior_shift_threshold(pi, t)
-    corrected = thr * t / pi / (thr * t / pi + (1 - thr) * (1 - t) / (1 - pi))  # posterior moved to prior t
-    assert corrected == pytest.approx(0.5)
-
-
-def test_run_metrics_rows_and_tuned_threshold_from_validation():
-    runs, val, test = model_runs()
-    metrics = run_metrics(runs, val, test, {"fixed 0.3": lambda r: 0.3})
-    assert len(metrics) == 6 * 3 and set(metrics["rule"]) == {"0.5", "tuned", "fixed 0.3"}
-    tuned = metrics[(metrics["rule"] == "tuned") & (metrics["seed"] == 1) & (metrics["model"] == "good")]
-    assert tuned["threshold"].item() == threshold_best_f1(val, runs[0].val_scores)
-    row = metrics[(metrics["rule"] == "0.5") & (metrics["seed"] == 2) & (metrics["model"] == "poor")].iloc[0]
-    assert row["PR-AUC"] == pytest.approx(average_precision_score(test, runs[3].test_scores))
-
-
-def test_mean_std_table_and_spread_verdict():
-    runs, val, test = model_runs()
-    metrics = run_metrics(runs, val, test)
-    table = mean_std_table(metrics)
-    assert list(table.index) == ["good", "poor"] and table.loc["good", "seeds"] == 3
-    values = metrics[(metrics["rule"] == "0.5") & (metrics["model"] == "good")]["PR-AUC"]
-    assert table.loc["good", "PR-AUC"] == f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
-    assert "recall @tuned" in table.columns and "recall @0.5" in table.columns
-    lines = spread_verdict(metrics)
-    assert lines[0].startswith("Reference: good") and "poor" in lines[1] and "larger than" in lines[1]
-    close = metrics[metrics["rule"] == "0.5"].copy()
-    close.loc[close["model"] == "poor", "PR-AUC"] = close.loc[close["model"] == "good", "PR-AUC"].to_numpy() + [0.02, -0.02, 0.0]
-    assert "within" in spread_verdict(close, reference="good")[1]
-
-
-def test_rule_table_summarises_each_rule():
-    runs, val, test = model_runs()
-    table = rule_table(run_metrics(runs[:1], val, test))
-    assert list(table.index) == ["0.5", "tuned"] and table.loc["0.5", "threshold"] == "0.500 (1 run)"  # one run has no spread, not a spread of 0
+from unbalanced.storage import json_safe
+from unbalanced.training import baseline, class_weight
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fast_auc_functions_equal_sklearn_with_ties(seed: int):
+def test_average_precision_and_roc_auc_equal_scikit_learn_with_ties(seed: int):
     rng = np.random.default_rng(seed)
     labels = (rng.random(300) < 0.1).astype(int)
     labels[:2] = [0, 1]
     scores = np.round(rng.random(300) + 0.3 * labels, 1)  # rounding makes many ties
-    assert fast_roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
-    assert fast_average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    rows = np.stack([scores, rng.permutation(scores), np.ones(300)])
+    expected = [average_precision_score(labels, row) for row in rows]
+    np.testing.assert_allclose(average_precision_rows(np.tile(labels, (3, 1)), rows), expected, atol=1e-12)
+
+
+def test_roc_auc_of_a_one_class_test_set_is_undefined_and_survives_json():
+    assert math.isnan(roc_auc(np.zeros(5), np.linspace(0, 1, 5)))
+    assert json.loads(json.dumps(json_safe({"ROC-AUC": float("nan")}))) == {"ROC-AUC": None}
+
+
+def test_operating_point_by_hand_a_score_at_the_threshold_is_positive():
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.5, 0.2, 0.7, 0.3, 0.1, 0.05, 0.4])
+    point = operating_point(labels, scores, 0.5)
+    assert (point["TP"], point["FP"], point["FN"]) == (2, 1, 1)  # 0.5 itself counts as positive
+    assert point["precision"] == pytest.approx(2 / 3) and point["recall"] == pytest.approx(2 / 3) and point["F1"] == pytest.approx(2 / 3)
+
+
+def test_precision_is_undefined_not_zero_when_nothing_is_predicted_positive():
+    point = operating_point(np.array([0, 1, 0]), np.array([0.1, 0.2, 0.3]), 0.5)
+    assert math.isnan(point["precision"]) and point["recall"] == 0.0
+    assert format_mean_sd([float("nan"), float("nan")]) == "n/a"
+    assert format_mean_sd([0.5, float("nan"), 0.7]) == "0.600 ± 0.141, n/a in 1 of 3"
+
+
+def test_thresholds_by_hand_with_ties():
+    labels = np.array([1, 1, 0, 1, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    # F1 at >= 0.8: P 1, R 2/3, F1 0.8; at >= 0.6: P 3/4, R 1, F1 6/7 (the best)
+    assert best_f1_threshold(labels, scores) == 0.6
+    assert recall_threshold(labels, scores, 0.6) == 0.8  # the highest threshold with recall >= 0.6
+    assert recall_threshold(labels, scores, 1.0) == 0.6
+    tied = np.array([1, 0, 0, 1])  # F1 is 2/3 at both 0.9 (P 1, R 1/2) and 0.2 (P 1/2, R 1): the higher is kept
+    assert best_f1_threshold(tied, np.array([0.9, 0.8, 0.3, 0.2])) == 0.9
+    same_score = np.array([1, 0, 1, 0])  # two positives share a score: recall jumps from 0 to 1 there
+    assert recall_threshold(same_score, np.array([0.7, 0.2, 0.7, 0.1]), 0.5) == 0.7
+
+
+def test_prior_correction_by_hand():
+    assert prior_corrected_threshold(0.5, 0.5) == 0.5
+    assert prior_corrected_threshold(100 / 1100, 100 / 1100) == pytest.approx(0.5)  # trained at the deployment ratio
+    # trained balanced, deployed at 1 : 10: odds 1 become 1/10, so the posterior reaches 0.5 where the score's odds are 10
+    assert prior_corrected_threshold(0.5, 1 / 11) == pytest.approx(10 / 11)
+
+
+def test_mean_sd_of_one_run_has_no_spread_and_says_so():
+    assert mean_sd([0.4]) == (0.4, pytest.approx(float("nan"), nan_ok=True))
+    assert format_mean_sd([0.4]) == "0.400 (1 run)"
+    assert format_mean_sd([0.3, 0.5]) == "0.400 ± 0.141"
+
+
+def _records_of(recipe, val_scores_by_run):
+    labels = np.array([0, 0, 1, 1])
+    return [fake_record(recipe, run, 1, (labels, np.array(v)), (labels, np.full(4, np.nan))) for run, v in enumerate(val_scores_by_run)]
+
+
+def test_the_setting_is_chosen_per_run_from_validation_alone_ties_keeping_the_first():
+    weak = _records_of(class_weight(3), [[0.1, 0.6, 0.4, 0.9], [0.2, 0.1, 0.8, 0.9]])
+    strong = _records_of(class_weight(10), [[0.1, 0.2, 0.8, 0.9], [0.2, 0.1, 0.8, 0.9]])
+    chosen = choose_on_validation(weak + strong)  # the test scores are NaN: reading them would show
+    assert [r.recipe.setting for r in chosen] == ["w = 10", "w = 3"]  # run 1 is a tie: the setting listed first
+    assert most_chosen(chosen).recipe.setting == "w = 10"
+
+
+def test_record_metrics_names_models_by_group_and_the_summary_counts_runs():
+    labels = np.array([0, 0, 0, 1, 1])
+    records = [fake_record(r, run, 1, (labels, s), (labels, s)) for run in (0, 1)
+               for r, s in ((baseline(), np.array([0.1, 0.2, 0.3, 0.4, 0.45])), (class_weight(3), np.array([0.3, 0.5, 0.2, 0.9, 0.8])))]  # fmt: skip
+    metrics = record_metrics({"baseline": records[::2], "class weights": records[1::2]})
+    table = summary_table(metrics)
+    assert list(table.index) == ["baseline", "class weights"] and table["runs"].tolist() == [2, 2]
+    assert table.loc["class weights", "AP"] == "1.000 ± 0.000" and table.loc["baseline", "AP"] == "1.000 ± 0.000"
+    # prior 0.1 in training, 0.4 in validation: the corrected threshold is 0.06 / 0.42 = 0.143
+    assert table.loc["baseline", "precision @ prior-corrected"] == "0.500 ± 0.000"  # 4 scores reach it, 2 positives
+    assert table.loc["class weights", "precision @ prior-corrected"] == "0.400 ± 0.000"  # all 5 reach it

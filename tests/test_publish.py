@@ -52,13 +52,16 @@ def run_folder(tmp_path: Path) -> Path:
         _cell("secret_cell = 'HIDDEN_WHOLE_CELL'", [stream("stdout", "HIDDEN_OUTPUT")], ("hide",)),
         _cell("secret_input = 'HIDDEN_INPUT'", [stream("stdout", "shown output\n")], ("hide_input",)),
         _cell("template = '{{ site.title }} {% if x %}'", [stream("stdout", "rendered {{ page.title }}\n")]),
+        _cell("ends = '{%endraw%} and {%- endraw -%}'", [stream("stdout", "printed {% endraw %} here {{ 1 | plus: 1 }}\n")]),
         _cell("progress()", [stream("stdout", "10%\r50%\r100% done\n")]),
         new_markdown_cell("## The figure"),
         _cell("plot()", [figure]),
     ]
-    for name, title in (("03_oversampling-positive_fraction-0.5", "Oversampling the rare class"), ("99_summary", "Summary")):
+    for name, title in (("03_oversampling-positive_fraction-0.5", "Oversampling the rare class {{ site.title }}"), ("99_summary", "Summary")):
         nb = new_notebook(cells=cells)
-        nb.metadata["blog"] = {"title": title, "tags": ["Python", "imbalanced data"], "feature-img": "assets/img/x.jpg"}
+        nb.metadata["blog"] = {"title": title, "tags": ["Python", "imbalanced data"], "excerpt": f"About {name[:2]}."}
+        if name.startswith("03"):
+            nb.metadata["blog"]["feature-img"] = "assets/img/x.jpg"
         nbformat.write(nb, folder / f"{name}.ipynb")
     (folder / "04_broken.failed.ipynb").write_text("{}")  # failed copies are not published
     return folder
@@ -75,8 +78,12 @@ def test_posts_have_front_matter_figures_and_nothing_hidden(run_folder: Path, tm
     posts = publish.publish(run_folder, blog, DATE)
     assert sorted(p.name for p in posts) == ["2026-11-28-03-oversampling-positive-fraction-0-5.md", "2026-11-28-99-summary.md"]
     matter, body = _post(blog, "03-oversampling-positive-fraction-0-5")
-    assert matter == {"layout": "post", "title": "Oversampling the rare class (positive_fraction = 0.5)",
-                      "date": "2026-11-28", "tags": ["Python", "imbalanced data"], "feature-img": "assets/img/x.jpg"}  # fmt: skip
+    assert matter == {"layout": "post", "title": "Oversampling the rare class {{ site.title }} (positive_fraction = 0.5)",
+                      "date": "2026-11-28", "tags": ["Python", "imbalanced data"], "excerpt": "About 03.",
+                      "feature-img": "assets/img/x.jpg"}  # fmt: skip
+    summary_matter, _ = _post(blog, "99-summary")
+    assert summary_matter["feature-img"].startswith("assets/posts/2026-11-28-99-summary_files/")  # the run's first figure
+    assert (blog / summary_matter["feature-img"]).is_file()
     assert "* TOC\n{:toc}" in body and "Why oversampling helps." in body and "# Oversampling" not in body
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", body)
     assert links and all(link.startswith("/assets/posts/") and (blog / link.lstrip("/")).is_file() for link in links)
@@ -91,20 +98,36 @@ def test_posts_have_front_matter_figures_and_nothing_hidden(run_folder: Path, tm
         assert hidden not in html
 
 
-def test_liquid_like_text_is_wrapped_in_raw(run_folder: Path, tmp_path: Path):
+def _outside_raw(body: str) -> str:
+    """The text Jekyll would run as Liquid: everything outside raw blocks, ended by any spelling of endraw."""
+    outside, rest = [], body
+    while "{% raw %}" in rest:
+        before, _, rest = rest.partition("{% raw %}")
+        outside.append(before)
+        end = publish.ENDRAW.search(rest)
+        assert end, "a raw block is never closed"
+        rest = rest[end.end():]
+    return "".join(outside + [rest])
+
+
+def test_liquid_like_text_stays_inside_raw_blocks_even_when_it_spells_endraw(run_folder: Path, tmp_path: Path):
     blog = tmp_path / "blog"
     publish.publish(run_folder, blog, DATE)
     _, body = _post(blog, "03-oversampling-positive-fraction-0-5")
-    raw_start, raw_end = body.index("{% raw %}"), body.rindex("{% endraw %}")
-    for liquid in ("{{ site.title }}", "{% if x %}", "{{ page.title }}"):
-        assert raw_start < body.index(liquid) < raw_end
+    outside = _outside_raw(body)
+    for liquid in ("site.title", "{% if x %}", "page.title", "plus: 1"):
+        assert liquid not in outside
+    assert outside.count("{{") == 3  # only the three end-of-raw tags, printed as Liquid strings
+    _, summary = _post(blog, "99-summary")
+    assert "site.title" not in _outside_raw(summary)  # a link title is raw too; its post_url link is not
+    assert "{% post_url 2026-11-28-03-oversampling-positive-fraction-0-5 %}" in _outside_raw(summary)
 
 
 def test_summary_links_to_every_experiment_and_parameters_can_be_hidden(run_folder: Path, tmp_path: Path):
     blog = tmp_path / "blog"
     publish.publish(run_folder, blog, DATE, hide_parameters=True)
     _, body = _post(blog, "99-summary")
-    assert body.rstrip().endswith("- [Oversampling the rare class (positive_fraction = 0.5)]"
+    assert body.rstrip().endswith("- [{% raw %}Oversampling the rare class {{ site.title }} (positive_fraction = 0.5){% endraw %}]"
                                   "({% post_url 2026-11-28-03-oversampling-positive-fraction-0-5 %})")  # fmt: skip
     assert "Parameters of this run" not in body
 
@@ -130,7 +153,7 @@ def _build_site(run_folder: Path, tmp_path: Path) -> Path:
     publish.publish(run_folder, site, DATE)
     result = subprocess.run(["jekyll", "build", "--source", str(site), "--destination", str(site / "_site")],
                             capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert result.returncode == 0 and "Error" not in result.stderr, result.stdout + result.stderr
+    assert result.returncode == 0 and "Error" not in result.stderr and "Warning" not in result.stderr, result.stdout + result.stderr
     return site / "_site"
 
 
@@ -142,8 +165,10 @@ def test_jekyll_builds_the_posts_with_their_figures(run_folder: Path, tmp_path: 
     images = re.findall(r'<img[^>]+src="([^"]+)"', page)
     assert images and all((built / src.lstrip("/")).is_file() for src in images)
     assert "{{ page.title }}" in page and 'id="markdown-toc"' in page  # Liquid printed, not run; the TOC built
+    for literal in ("{%endraw%} and {%- endraw -%}", "printed {% endraw %} here {{ 1 | plus: 1 }}"):
+        assert literal in page.replace("&#39;", "'")
     summary = next(built.rglob("99-summary.html")).read_text()
-    assert re.search(r'href="/2026/11/28/03-oversampling-positive-fraction-0-5.html"', summary)
+    assert re.search(r'href="/2026/11/28/03-oversampling-positive-fraction-0-5.html">Oversampling the rare class \{\{ site.title \}\}', summary)
 
 
 @pytest.mark.slow

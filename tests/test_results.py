@@ -1,47 +1,71 @@
-"""Tests for unbalanced/results.py: results files."""
+"""Tests for unbalanced/results.py: manifests name the records an experiment compared, and a run folder whose
+experiments used different protocols is refused, naming what differs."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import COUNTS
+from conftest import PROTOCOL, fake_record
 
-from unbalanced.files import find_class_files
-from unbalanced.results import load_results, runs_from_results, save_results
-from unbalanced.splits import split_files
-from unbalanced.storage import DataError
-from unbalanced.training import ModelRun
-
-
-def test_results_round_trip_and_atomic_write(flat_root: Path, tmp_path: Path):
-    splits = split_files(find_class_files(flat_root), COUNTS, "dogs", seed=0)
-    run = ModelRun("m", 1, np.linspace(0, 1, len(splits["val"])), np.linspace(0, 1, len(splits["test"])),
-                     {"loss": [1.0]}, 1)  # fmt: skip
-    out = tmp_path / "run"
-    params = {"epochs": 2, "output_dir": str(out)}
-    path = save_results(out, "exp", params, splits, flat_root, ["cats", "dogs"], [run])
-    assert path == out / "results" / "exp.json"
-    assert [p.name for p in path.parent.iterdir()] == ["exp.json"]  # no temporary file left behind
-    loaded = load_results(out)["exp"]
-    assert loaded["parameters"] == {"epochs": 2}  # output_dir, the file's own folder, is left out
-    assert loaded["test"]["labels"] == splits["test"].labels.tolist()
-    assert loaded["test"]["files"][0].startswith("train/")
-    runs, val_labels, test_labels = runs_from_results(load_results(out))
-    assert runs[0].model == "m" and np.allclose(runs[0].test_scores, run.test_scores)
-    np.testing.assert_array_equal(test_labels, splits["test"].labels)
+from unbalanced.results import check_one_protocol, groups_by_role, load_group, load_manifests, save_manifest
+from unbalanced.storage import DataError, write_json_atomic
+from unbalanced.tasks import RESULTS_DIRNAME, Task, record_path
+from unbalanced.training import baseline, class_weight
 
 
-def test_results_on_different_test_sets_are_not_compared(flat_root: Path, tmp_path: Path):
-    for name, seed in (("a", 0), ("b", 1)):
-        splits = split_files(find_class_files(flat_root), COUNTS, "dogs", seed=seed)
-        run = ModelRun("m", 1, np.zeros(len(splits["val"])), np.zeros(len(splits["test"])), {"loss": [1.0]}, 1)
-        save_results(tmp_path, name, {}, splits, flat_root, ["cats", "dogs"], [run])
-    with pytest.raises(DataError, match="different test"):
-        runs_from_results(load_results(tmp_path))
+def _write(folder: Path, experiment: str, protocol=PROTOCOL, split_seeds=(0, 1)) -> None:
+    labels = np.array([0, 0, 1])
+    groups = {}
+    for name, recipe, role in (("baseline", baseline(), "baseline"), ("class weights", class_weight(3), "remedy")):
+        records = [fake_record(recipe, s, 1, (labels, labels * 0.5), (labels, labels * 0.5), protocol=protocol) for s in split_seeds]
+        for r in records:
+            write_json_atomic(record_path(folder / RESULTS_DIRNAME, Task(r.recipe, r.split_seed, r.seed), r.key), r.to_json())
+        groups[name] = (role, records)
+    save_manifest(folder, experiment, {"epochs": protocol.epochs, "output_dir": "x"}, protocol, split_seeds, [1], groups)
 
 
-def test_load_results_of_a_missing_run_folder_says_what_to_do(tmp_path: Path):
-    with pytest.raises(DataError, match="run the experiment notebooks"):
-        load_results(tmp_path / "nothing")
+def test_a_manifest_names_its_records_and_they_read_back(tmp_path: Path):
+    _write(tmp_path, "02_class_weights")
+    manifests = load_manifests(tmp_path)
+    assert list(manifests) == ["02_class_weights"] and manifests["02_class_weights"]["parameters"] == {"epochs": 2}
+    records = load_group(tmp_path, manifests["02_class_weights"], "class weights")
+    assert [r.split_seed for r in records] == [0, 1] and records[0].recipe == class_weight(3)
+    assert list(groups_by_role(tmp_path, manifests, "baseline")) == ["baseline"]
+
+
+def test_an_empty_run_folder_says_what_to_run(tmp_path: Path):
+    with pytest.raises(DataError, match="no experiment results in .*run the experiment notebooks"):
+        load_manifests(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [({"negative_split_counts": (60, 50, 60)}, "negative split counts"),  # another validation set
+     ({"data_root": "/other/pets"}, "data root"),  # the same file names under another data root
+     ({"image_size": 32}, "image size"), ({"epochs": 5}, "epochs"), ({"steps_per_epoch": 9}, "updates per epoch")],
+)  # fmt: skip
+def test_experiments_under_different_protocols_are_refused(tmp_path: Path, change: dict, words: str):
+    _write(tmp_path, "02_class_weights")
+    _write(tmp_path, "03_oversampling", protocol=replace(PROTOCOL, **change))
+    with pytest.raises(DataError, match=f"'02_class_weights' and '03_oversampling' were run under different protocols \\({words}\\)"):
+        check_one_protocol(load_manifests(tmp_path))
+
+
+def test_other_seeds_are_refused_too(tmp_path: Path):
+    _write(tmp_path, "02_class_weights")
+    _write(tmp_path, "03_oversampling", split_seeds=(0, 2))
+    with pytest.raises(DataError, match=r"different protocols \(split seeds\)"):
+        check_one_protocol(load_manifests(tmp_path))
+
+
+def test_a_missing_or_damaged_record_is_named(tmp_path: Path):
+    _write(tmp_path, "02_class_weights")
+    manifest = load_manifests(tmp_path)["02_class_weights"]
+    victim = tmp_path / RESULTS_DIRNAME / manifest["groups"]["class weights"]["records"][1]
+    victim.write_text(json.dumps({"key": "truncated"}))
+    with pytest.raises(DataError, match=f"{victim.name} is missing or damaged: run 02_class_weights again"):
+        load_group(tmp_path, manifest, "class weights")

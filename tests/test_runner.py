@@ -18,7 +18,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 import run_series
-from unbalanced.runner.params import ConfigError, inspect, load_config, notebook_parameters, parse_assignment, type_error
+from unbalanced.runner.params import ConfigError, load_config, notebook_parameters, parse_assignment, type_error
 from unbalanced.runner.plan import NOTEBOOK_DIR, plan_runs, select_notebooks
 
 FIRST = NOTEBOOK_DIR / "01_balanced_vs_unbalanced.ipynb"
@@ -44,12 +44,14 @@ def test_load_config_needs_an_existing_mapping(tmp_path: Path):
         load_config(str(tmp_path / "missing.yaml"))
 
 
-def test_notebook_declares_the_documented_parameters():
+def test_notebooks_declare_the_documented_parameters():
     declared = notebook_parameters(FIRST)
-    for name in ("data_root", "image_size", "batch_size", "epochs", "patience", "seeds", "split_seed", "positive_class",
-                 "negative_split_counts", "positive_split_counts", "output_dir"):  # fmt: skip
+    for name in ("data_root", "positive_class", "classes", "image_size", "batch_size", "epochs", "patience", "steps_per_epoch",
+                 "negative_split_counts", "positive_split_counts", "more_positives", "split_seeds", "seeds", "target_recall",
+                 "output_dir"):  # fmt: skip
         assert name in declared
-    assert declared["positive_class"] == "'dogs'" or declared["positive_class"] == '"dogs"'
+    assert declared["positive_class"] == '"dogs"' and declared["data_root"] == '""'
+    assert "class_weight_grid" in notebook_parameters(NOTEBOOK_DIR / "02_class_weights.ipynb")
 
 
 def test_unknown_parameter_is_an_error_listing_valid_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -58,25 +60,20 @@ def test_unknown_parameter_is_an_error_listing_valid_ones(tmp_path: Path, capsys
     assert "unknown parameter(s) epoch" in err and "epochs" in err
 
 
-def test_class_weight_notebook_runs_once_per_declared_weight():
+def test_a_config_can_run_a_notebook_once_per_parameter_set():
     nb = NOTEBOOK_DIR / "02_class_weights.ipynb"
-    plan = plan_runs([nb], {"epochs": 2, "output_dir": "/tmp/x"}, {})
-    assert [step.name for step in plan] == [
-        "02_class_weights-positive_weight-10.ipynb",
-        "02_class_weights-positive_weight-25.ipynb",
-        "02_class_weights-positive_weight-balanced.ipynb",
-    ]
-    assert [step.parameters["positive_weight"] for step in plan] == [10, 25, "balanced"]
-    assert all(step.parameters["epochs"] == 2 for step in plan)
-    custom = plan_runs([nb], {}, {"02_class_weights": [{"positive_weight": 3}]})
-    assert [(step.name, step.parameters) for step in custom] == [("02_class_weights-positive_weight-3.ipynb", {"positive_weight": 3})]
+    plan = plan_runs([nb], {"epochs": 2, "output_dir": "/tmp/x"}, {"02_class_weights": [{"class_weight_grid": [3.0]}, {"class_weight_grid": [30.0]}]})
+    assert [step.name for step in plan] == ["02_class_weights-class_weight_grid-[3.0].ipynb", "02_class_weights-class_weight_grid-[30.0].ipynb"]
+    assert [step.parameters for step in plan] == [{"epochs": 2, "output_dir": "/tmp/x", "class_weight_grid": [3.0]},
+                                                  {"epochs": 2, "output_dir": "/tmp/x", "class_weight_grid": [30.0]}]  # fmt: skip
+    assert [step.name for step in plan_runs([nb], {}, {})] == ["02_class_weights.ipynb"]
 
 
 def test_variants_in_a_config_are_checked(tmp_path: Path, capsys):
     cfg = tmp_path / "p.yaml"
-    cfg.write_text("variants:\n  02_class_weights:\n    - {positive_wieght: 3}\n")
+    cfg.write_text("variants:\n  02_class_weights:\n    - {class_weight_gird: [3.0]}\n")
     assert run_series.main(["--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
-    assert "unknown parameter(s) positive_wieght" in capsys.readouterr().err
+    assert "unknown parameter(s) class_weight_gird" in capsys.readouterr().err
     cfg.write_text("variants:\n  05_nothing: [{}]\n")
     assert run_series.main(["--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
     assert "05_nothing" in capsys.readouterr().err
@@ -91,8 +88,10 @@ def test_select_notebooks_in_name_order_and_unknown_pattern():
 def test_impossible_data_settings_fail_before_any_notebook_runs(tmp_path: Path, capsys):
     assert run_series.main(["--out", str(tmp_path), "-p", "positive_class=birds"]) == 2
     assert "positive_class='birds'" in capsys.readouterr().err
-    assert run_series.main(["--out", str(tmp_path), "-p", "positive_split_counts=[5000, 1, 1, 1]"]) == 2
-    assert "'dogs': the splits ask for 5003 files" in capsys.readouterr().err
+    assert run_series.main(["--out", str(tmp_path), "-p", "positive_split_counts=[100, 1000, 1000]"]) == 2
+    assert "class 'dogs': validation 1000, test 1000 and a training pool of 1000 need 3000 files, but only 2000" in capsys.readouterr().err
+    assert run_series.main(["--out", str(tmp_path), "-p", "more_positives=10"]) == 2
+    assert "more_positives=10 must be at least the training positives (100)" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.ipynb"))
 
 
@@ -100,21 +99,20 @@ def test_wrong_parameter_types_are_errors_listing_the_valid_parameters(tmp_path:
     assert run_series.main(["--out", str(tmp_path), "-p", "epochs=ten"]) == 2
     err = capsys.readouterr().err
     assert "epochs='ten' is a str, expected int or float" in err and "Valid parameters and defaults:" in err
-    assert "seeds=[42, 43, 44]" in err
+    assert "seeds=[42]" in err
     assert run_series.main(["--out", str(tmp_path), "-p", "seeds=[1, two]"]) == 2
     assert "seeds=[1, 'two'] holds ['two']" in capsys.readouterr().err
     assert run_series.main(["--out", str(tmp_path), "-p", "image_size=[32]"]) == 2
 
 
 def test_parameters_with_several_types_accept_each():
-    info = inspect(NOTEBOOK_DIR / "02_class_weights.ipynb")["positive_weight"]  # `# type: float | str`
-    assert type_error("positive_weight", 10, info) is None
-    assert type_error("positive_weight", "balanced", info) is None
-    assert "expected int or float or str" in type_error("positive_weight", [1], info)
+    info = {"default": '"balanced"', "help": "| float", "inferred_type_name": "str"}  # `# type: str | float`
+    assert type_error("weight", 10, info) is None and type_error("weight", "balanced", info) is None
+    assert "expected str or int or float" in type_error("weight", [1], info)
     epochs = {"default": "15", "help": "", "inferred_type_name": "None"}
     assert type_error("epochs", 2.0, epochs) is None and type_error("epochs", True, epochs)
-
-
+    grid = {"default": "[[0.25, 2.0], [0.75, 2.0]]", "help": "", "inferred_type_name": "None"}  # a list of pairs
+    assert type_error("focal_settings", [[0.5, 1.0]], grid) is None
 
 
 # --------------------------------------------------------------------------- execution, on generated notebooks
@@ -139,7 +137,7 @@ RESULT = "Path(output_dir, 'result.txt').write_text(f'waited {wait_s}')"
 def notebooks(tmp_path: Path) -> tuple[Path, Path]:
     """Two notebooks: the first marks that it runs, waits `wait_s` seconds, then writes a result; the second writes one."""
     first = _notebook(tmp_path / "first.ipynb", MARK, WAIT, RESULT)
-    second = _notebook(tmp_path / "second.ipynb", "from pathlib import Path\nPath(output_dir, 'second.txt').write_text('ran')")
+    second = _notebook(tmp_path / "second.ipynb", "from pathlib import Path\nPath(output_dir, 'second.txt').write_text(f'ran {marker}')")
     return first, second
 
 
@@ -165,7 +163,7 @@ def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 120
 def test_a_notebook_is_written_whole_only_when_it_completes(notebooks, tmp_path: Path):
     out = tmp_path / "run"
     assert run_series.main(["--notebooks", *map(str, notebooks), "--out", str(out), "-p", "wait_s=0.1"]) == 0
-    assert (out / "result.txt").read_text() == "waited 0.1" and (out / "second.txt").read_text() == "ran"
+    assert (out / "result.txt").read_text() == "waited 0.1" and (out / "second.txt").read_text() == "ran "
     executed = nbformat.read(out / "first.ipynb", as_version=4)
     assert executed.metadata.papermill.parameters == {"output_dir": str(out), "wait_s": 0.1}
     assert not list(out.glob(".*"))  # no hidden partial copy left
@@ -216,7 +214,7 @@ def test_a_failing_notebook_is_kept_as_failed_and_the_next_still_runs(notebooks,
     assert status == 1
     assert "broken.ipynb FAILED: cell In [3] raised ValueError: wait_s must be small" in printed.err
     assert (out / "broken.failed.ipynb").exists() and not (out / "broken.ipynb").exists()
-    assert (out / "second.txt").read_text() == "ran"
+    assert (out / "second.txt").read_text() == "ran "
     assert run_series.main(["--notebooks", str(broken), str(notebooks[1]), "--out", str(out), "--fail-fast"]) == 1
     assert "second.ipynb" not in capsys.readouterr().out
 
@@ -231,3 +229,31 @@ def test_resume_skips_complete_notebooks_with_the_same_parameters(notebooks, tmp
     assert capsys.readouterr().out.count("skipped") >= 2 and (out / "first.ipynb").read_bytes() == first
     assert run_series.main(["--notebooks", *map(str, notebooks), "--out", str(out), "-p", "wait_s=0.2", "--resume"]) == 0
     assert (out / "first.ipynb").read_bytes() != first  # other parameters: executed again
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_into_one_folder_one_proceeds_the_other_names_it(notebooks, tmp_path: Path):
+    out = tmp_path / "run"
+    runs = [_start(notebooks, out, tmp_path / f"marker-{i}", wait_s=3) for i in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in runs]
+    codes = sorted(p.returncode for p in runs)
+    assert codes == [0, run_series.FOLDER_IN_USE], outputs
+    loser = outputs[[p.returncode for p in runs].index(run_series.FOLDER_IN_USE)]
+    winner = runs[[p.returncode for p in runs].index(0)]
+    assert f"run folder {out} is in use by process {winner.pid}" in loser and "Wait for it to finish" in loser
+    assert "--out names another run folder" in loser
+    marker = (out / "second.txt").read_text().removeprefix("ran ")
+    assert marker == str(tmp_path / f"marker-{runs.index(winner)}")  # the winner's output, whole
+    assert (out / "result.txt").read_text() == "waited 3.0" and not list(out.glob(".*partial*"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_outright_leaves_its_folder_to_the_next_run_which_says_so(notebooks, tmp_path: Path, capsys):
+    out, marker = tmp_path / "run", tmp_path / "marker"
+    proc = _start(notebooks, out, marker, wait_s=600)
+    _wait_for(marker.exists, proc, "the first notebook's cells ran")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert run_series.main(["--notebooks", *map(str, notebooks), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"run folder {out}: taking it over from process {proc.pid}" in printed and "ended without releasing it" in printed

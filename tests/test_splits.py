@@ -1,55 +1,81 @@
-"""Tests for unbalanced/splits.py: cutting the splits."""
+"""Tests for unbalanced/splits.py: validation and test first, nested training sets, one cut per split seed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import COUNTS
 
-from unbalanced.files import find_class_files
-from unbalanced.splits import SPLIT_NAMES, split_files, split_table
+from unbalanced.splits import CONTROL, MORE_POSITIVES, TRAINING_SETS, UNBALANCED, SplitCounts, cut_split, split_table
 from unbalanced.storage import DataError
 
 
-def test_splits_are_disjoint_sized_and_labelled_by_folder(flat_root: Path):
-    files = find_class_files(flat_root)
-    splits = split_files(files, COUNTS, "dogs", seed=1)
-    assert list(splits) == list(SPLIT_NAMES)
-    all_files = [f for s in splits.values() for f in s.files]
-    assert len(all_files) == len(set(all_files)) == 18
-    for name, i in zip(SPLIT_NAMES, range(4)):
-        assert len(splits[name]) == COUNTS["cats"][i] + COUNTS["dogs"][i]
-        assert splits[name].positives == COUNTS["dogs"][i]
-        for f, label in zip(splits[name].files, splits[name].labels):
-            assert label == (Path(f).parent.name == "dogs")
+def _files(n_neg: int = 40, n_pos: int = 30) -> dict[str, list[Path]]:
+    return {"cats": [Path(f"/d/train/cats/cat.{i}.jpg") for i in range(n_neg)],
+            "dogs": [Path(f"/d/train/dogs/dog.{i}.jpg") for i in range(n_pos)]}  # fmt: skip
 
 
-def test_splits_are_deterministic_and_depend_on_seed(flat_root: Path):
-    files = find_class_files(flat_root)
-    first = split_files(files, COUNTS, "dogs", seed=1)
-    again = split_files(files, COUNTS, "dogs", seed=1)
-    other = split_files(files, COUNTS, "dogs", seed=2)
-    assert all(first[n].files == again[n].files for n in SPLIT_NAMES)
-    assert any(first[n].files != other[n].files for n in SPLIT_NAMES)
+COUNTS = SplitCounts.of([10, 6, 8], [2, 3, 4], 12)
 
 
-def test_split_asking_for_too_many_files_names_class_asked_and_found(flat_root: Path):
-    files = find_class_files(flat_root)
-    with pytest.raises(DataError, match=r"'dogs'.*asks? for 10 files.*only 8"):
-        split_files(files, {"cats": [1, 1, 1, 1], "dogs": [4, 2, 2, 2]}, "dogs", seed=0)
+def test_validation_test_and_training_pools_are_disjoint_and_labelled_by_folder():
+    plan = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=1)
+    val, test = set(plan.val.files), set(plan.test.files)
+    pools = set(plan.negative_pool) | set(plan.positive_pool)
+    assert not val & test and not (val | test) & pools
+    assert len(val | test | pools) == 70  # every file in exactly one place
+    assert (len(plan.val), plan.val.positives, len(plan.test), plan.test.positives) == (9, 3, 12, 4)
+    for split in (plan.val, plan.test, plan.training_set(10, 12)):
+        assert [label == 1 for label in split.labels] == ["/dogs/" in f for f in split.files]
 
 
-def test_split_counts_must_match_split_names_and_classes(flat_root: Path):
-    files = find_class_files(flat_root)
-    with pytest.raises(DataError, match="4 split counts"):
-        split_files(files, {"cats": [1, 1], "dogs": [1, 1, 1, 1]}, "dogs", seed=0)
-    with pytest.raises(DataError, match="birds"):
-        split_files(files, {"birds": [1, 1, 1, 1]}, "dogs", seed=0)
+def test_training_sets_nest_the_unbalanced_set_inside_the_others():
+    plan = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=2)
+    sets = {name: set(plan.training_set(*COUNTS.train_counts(name)).files) for name in TRAINING_SETS}
+    assert sets[UNBALANCED] < sets[MORE_POSITIVES]  # the same negatives, more positives
+    unbalanced = plan.training_set(*COUNTS.train_counts(UNBALANCED))
+    control = plan.training_set(*COUNTS.train_counts(CONTROL))
+    assert len(control) == len(unbalanced) and control.positives == len(control) // 2  # size-matched and balanced
+    assert {f for f in unbalanced.files if "/dogs/" in f} <= set(control.files)  # the baseline's positives are in it too
+    smaller, larger = plan.training_set(5, 1), plan.training_set(10, 2)
+    assert set(smaller.files) < set(larger.files)  # the data-size sweep nests as well
 
 
-def test_split_table_counts(flat_root: Path):
-    splits = split_files(find_class_files(flat_root), COUNTS, "dogs", seed=0)
-    table = split_table(splits, "cats", "dogs")
-    assert table.loc["train_unbalanced", "cats"] == 3 and table.loc["train_unbalanced", "dogs"] == 1
-    assert table.loc["val", "positive share"] == 0.5
+def test_validation_and_test_depend_only_on_the_split_seed_and_their_counts():
+    a = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=3)
+    b = cut_split(_files(), "cats", "dogs", SplitCounts.of([4, 6, 8], [1, 3, 4], 20), split_seed=3)
+    assert a.val.files == b.val.files and a.test.files == b.test.files
+    again = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=3)
+    other = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=4)
+    assert again.test.files == a.test.files and again.negative_pool == a.negative_pool and other.test.files != a.test.files
+    np.testing.assert_array_equal(again.test.labels, a.test.labels)
+
+
+def test_too_few_files_names_the_class_and_what_was_asked():
+    with pytest.raises(DataError, match=r"class 'dogs': validation 3, test 4 and a training pool of 12 need 19 files, but only 15"):
+        cut_split(_files(n_pos=15), "cats", "dogs", COUNTS, split_seed=0)
+    plan = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=0)
+    with pytest.raises(DataError, match="a training set of 100 negative images was asked for, but the pool holds 26"):
+        plan.training_set(100, 1)
+
+
+@pytest.mark.parametrize(
+    ("negative", "positive", "more", "message"),
+    [([10, 6], [2, 3, 4], 12, "negative_split_counts=\\[10, 6\\] must be three whole numbers"),
+     ([10, 0, 8], [2, 3, 4], 12, "validation and test need images of both classes"),
+     ([10, 6, 8], [0, 3, 4], 12, "needs images of both classes"),
+     ([10, 6, 8], [2, 3, 4], 1, "more_positives=1 must be at least the training positives \\(2\\)")],
+)  # fmt: skip
+def test_split_counts_are_checked_with_a_message_naming_the_parameter(negative, positive, more, message):
+    with pytest.raises(DataError, match=message):
+        SplitCounts.of(negative, positive, more)
+
+
+def test_split_table_gives_sizes_and_shares_in_percent():
+    plan = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=0)
+    table = split_table(plan, COUNTS, "cats", "dogs")
+    assert list(table.index) == [UNBALANCED, CONTROL, MORE_POSITIVES, "validation", "test"]
+    assert table.loc[UNBALANCED].tolist() == [10, 2, 12, "16.7 %"]
+    assert table.loc[CONTROL].tolist() == [6, 6, 12, "50.0 %"]
+    assert table.loc["test"].tolist() == [8, 4, 12, "33.3 %"]

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .files import relative_names
+from .locks import Lock, acquire
 from .storage import PROJECT_ROOT, write_atomic
 
 IMAGE_CACHE_ENV = "UNBALANCED_IMAGE_CACHE"
@@ -97,8 +98,23 @@ def save_cached_images(entry: Path, root: Path, candidates: Sequence[tuple[str, 
 _cache_writers: list[threading.Thread] = []  # threads of this process still publishing cache entries
 
 
-def write_cache_in_background(entry: Path, root: Path, candidates: Sequence[tuple[str, Path]], images: np.ndarray, outcomes: Sequence[Any]) -> None:
-    """Publish a cache entry from a background thread, so that training need not wait for the disk.
+DECODE_WAIT_S = 3600.0  # how long a process waits for another that is decoding the same images
+
+
+def claim_slot(entry: Path) -> Lock | None:
+    """Own the cache slot of `entry` before decoding, so that processes sharing a cache decode the same images once:
+    a second process waits here until the first has published, then reads its entry. None when the slot cannot be
+    locked (an unwritable cache): then this process decodes on its own."""
+    try:
+        return acquire(entry.parent, "image cache", wait_s=DECODE_WAIT_S, say=lambda _: None)
+    except OSError:
+        return None
+
+
+def write_cache_in_background(entry: Path, root: Path, candidates: Sequence[tuple[str, Path]], images: np.ndarray,
+                              outcomes: Sequence[Any], lock: Lock | None = None) -> None:  # fmt: skip
+    """Publish a cache entry from a background thread, so that training need not wait for the disk, then release the
+    slot's lock.
 
     The thread is not a daemon: the interpreter finishes the write before it exits. A write that fails costs the
     next run a decode, never this run's images; it prints a warning that names the folder.
@@ -109,6 +125,9 @@ def write_cache_in_background(entry: Path, root: Path, candidates: Sequence[tupl
             save_cached_images(entry, root, candidates, images, outcomes)
         except OSError as exc:
             print(f"warning: image cache not written to {entry.parent} ({exc}); set {IMAGE_CACHE_ENV} to a writable folder")
+        finally:
+            if lock is not None:
+                lock.release()
 
     thread = threading.Thread(target=write, name=f"image-cache-writer-{entry.name[:8]}")
     thread.start()

@@ -10,7 +10,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .cache import image_cache_dir, image_cache_entry, load_cached_images, wait_for_cache_writes, write_cache_in_background
+from .cache import (
+    claim_slot,
+    image_cache_dir,
+    image_cache_entry,
+    load_cached_images,
+    wait_for_cache_writes,
+    write_cache_in_background,
+)
 from .decode import DecodePlan, decode_files, plain_reason, precheck_file
 from .files import list_class_folders, list_files
 from .storage import DataError
@@ -99,9 +106,14 @@ def check_images(
     cache_dir = image_cache_dir()
     entry = image_cache_entry(cache_dir, root, candidates, image_size) if cache_dir else None
     cached = load_cached_images(entry, root, candidates) if entry else None
+    lock = claim_slot(entry) if entry and not cached else None
+    if lock is not None:
+        cached = load_cached_images(entry, root, candidates)  # another process may have published while we waited
+        if cached:
+            lock.release()
     images, outcomes = cached or decode_candidates(candidates, image_size, verbose)
     if entry and not cached:
-        write_cache_in_background(entry, root, candidates, images, outcomes)
+        write_cache_in_background(entry, root, candidates, images, outcomes, lock)
     usable: dict[str, list[Path]] = {name: [] for name in found}
     rows: dict[str, int] = {}
     for (class_name, f), outcome in zip(candidates, outcomes):

@@ -1,28 +1,31 @@
-"""From decoded images to what Keras trains on: the experiment's data, tf.data pipelines, resampling and augmentation."""
+"""From decoded images to what Keras trains on: the study's data, tf.data streams, resampling and augmentation.
+
+Every training stream repeats without end and is cut into epochs by a fixed number of steps, so that every way of
+training gets the same number of gradient updates however large or resampled its training set is.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .check import ImageCheck, check_images
-from .files import class_roles, data_root_or_demo
-from .splits import Split, split_files
+from .files import class_roles
+from .splits import Split, SplitCounts, SplitPlan, cut_split
 
 
 @dataclass
-class Data:
-    """Everything an experiment needs about its data: the check, the classes, the splits and their decoded images."""
+class StudyData:
+    """The data of a study: the data check, which class is positive, the split counts and one cut per split seed."""
 
     check: ImageCheck
     negative: str
     positive: str
-    splits: dict[str, Split]
-    images: dict[str, np.ndarray]
+    counts: SplitCounts
+    plans: dict[int, SplitPlan] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -30,36 +33,32 @@ class Data:
         return self.check.root
 
     @property
-    def files_by_class(self) -> dict[str, list[Path]]:
-        """The usable image files of each class."""
-        return self.check.usable
-
-    @property
     def classes(self) -> list[str]:
         """[negative, positive] class names (label 0, label 1)."""
         return [self.negative, self.positive]
 
+    def plan(self, split_seed: int) -> SplitPlan:
+        """The cut of the data for one split seed (made on first use)."""
+        if split_seed not in self.plans:
+            self.plans[split_seed] = cut_split(self.check.usable, self.negative, self.positive, self.counts, split_seed)
+        return self.plans[split_seed]
 
-def prepare_data(
-    data_root: str,
-    positive_class: str,
-    negative_split_counts: Sequence[int],
-    positive_split_counts: Sequence[int],
-    split_seed: int,
-    image_size: int,
-    classes: Sequence[str] | None = None,
-) -> Data:
-    """Check and decode every file once, name the classes, cut the splits from the usable images, and report."""
-    root = data_root_or_demo(data_root)
-    check = check_images(root, image_size, classes, verbose=True)
+    def images(self, split: Split) -> np.ndarray:
+        """The decoded images of a split, in its order."""
+        return self.check.images_of(split.files)
+
+
+def load_study_data(
+    data_root: Path, positive_class: str, classes: Sequence[str] | None, image_size: int, counts: SplitCounts,
+    split_seeds: Sequence[int], verbose: bool = False,
+) -> StudyData:  # fmt: skip
+    """Check (or read from the image cache) every image once, name the classes, and cut one split per split seed."""
+    check = check_images(data_root, image_size, classes, verbose=verbose)
     negative, positive = class_roles(list(check.usable), positive_class)
-    counts = {negative: negative_split_counts, positive: positive_split_counts}
-    splits = split_files(check.usable, counts, positive, seed=split_seed)
-    print(f"data: {data_root or 'built-in synthetic demo data'}; positive (rare) class {positive!r}, negative {negative!r}")
-    print(check.table().to_string())
-    if check.skipped:
-        print(f"skipped {len(check.skipped)} file(s):", *check.skipped_lines(limit=20), sep="\n  ")
-    return Data(check, negative, positive, splits, {name: check.images_of(split.files) for name, split in splits.items()})
+    data = StudyData(check, negative, positive, counts)
+    for seed in split_seeds:
+        data.plan(seed)  # fails now, naming the class and counts, if the data cannot hold the splits
+    return data
 
 
 def _scale(x: Any, y: Any) -> tuple[Any, Any]:
@@ -69,49 +68,43 @@ def _scale(x: Any, y: Any) -> tuple[Any, Any]:
     return tf.cast(x, tf.float32) / 255.0, y
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
-    """Build a tf.data pipeline over decoded images: optionally reshuffled every epoch, batched, scaled, prefetched."""
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Any:
+    """An unshuffled, batched, scaled pipeline over decoded images: for scoring, in file order."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.float32)))
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)  # scale whole batches
+    return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def undersample(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keep every positive and an equal number of randomly chosen negatives."""
-    labels = np.asarray(labels)
-    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    keep_neg = np.random.default_rng(seed).choice(neg, size=min(len(pos), len(neg)), replace=False)
-    keep = np.sort(np.concatenate([pos, keep_neg]))
-    return images[keep], labels[keep]
-
-
-def augmentation(seed: int) -> Any:
-    """Return seeded Keras preprocessing layers for mild, label-preserving augmentation."""
+def augmentation(strength: float, seed: int) -> Any:
+    """Seeded, label-preserving Keras layers: horizontal flips, and rotation and zoom that grow with `strength`."""
     import keras
     from keras import layers
 
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.08, fill_mode="reflect", seed=seed + 1),
-            layers.RandomZoom(0.1, fill_mode="reflect", seed=seed + 2),
+            layers.RandomRotation(0.08 * strength, fill_mode="reflect", seed=seed + 1),
+            layers.RandomZoom(0.1 * strength, fill_mode="reflect", seed=seed + 2),
         ],
         name="augment",
     )
 
 
-def make_resampled_dataset(
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    seed: int,
-    positive_fraction: float = 0.5,
-    augment_positives: bool = False,
-) -> tuple[Any, int]:
-    """Oversample: one shuffled, repeated dataset per class mixed with explicit weights; return it and steps per epoch."""
+def shuffled_stream(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int) -> Any:
+    """The training set reshuffled on every pass and repeated without end, in batches."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.float32)))
+    ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
+    return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def mixed_stream(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, positive_share: float,
+                 augment: float = 0.0) -> Any:  # fmt: skip
+    """Oversampling: one shuffled, repeated stream per class, drawn with explicit weights so that `positive_share` of
+    the images are positive. With augment > 0 every image is augmented, so that the repeated positives vary; augmenting
+    the positives alone would make the augmentation's look itself a sign of the class."""
     import tensorflow as tf
 
     labels = np.asarray(labels)
@@ -120,15 +113,23 @@ def make_resampled_dataset(
         x = images[labels == label]
         ds = tf.data.Dataset.from_tensor_slices((x, np.full(len(x), label, np.float32)))
         ds = ds.shuffle(len(x), seed=seed + label, reshuffle_each_iteration=True).repeat().map(_scale)
-        if label == 1 and augment_positives:
-            layer = augmentation(seed)
-            ds = ds.map(lambda x, y: (layer(x, training=True), y))  # after the decode, so no image is decoded again
+        if augment > 0:
+            layer = augmentation(augment, seed + 10 * label)
+            ds = ds.map(lambda x, y, layer=layer: (layer(x, training=True), y))
         per_class.append(ds)
     mixed = tf.data.Dataset.sample_from_datasets(
-        per_class, weights=[1.0 - positive_fraction, positive_fraction], seed=seed, rerandomize_each_iteration=True
+        per_class, weights=[1.0 - positive_share, positive_share], seed=seed, rerandomize_each_iteration=True
     )
-    steps = math.ceil(2 * int((labels == 0).sum()) / batch_size)  # an epoch shows about as many negatives as there are
-    return mixed.batch(batch_size).prefetch(tf.data.AUTOTUNE), steps
+    return mixed.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def undersample(labels: np.ndarray, negatives_per_positive: float, seed: int) -> np.ndarray:
+    """Indices of every positive and a random `negatives_per_positive` times as many negatives, in their order."""
+    labels = np.asarray(labels)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    n_neg = min(len(neg), int(round(negatives_per_positive * len(pos))))
+    keep_neg = np.random.default_rng(seed).choice(neg, size=n_neg, replace=False)
+    return np.sort(np.concatenate([pos, keep_neg]))
 
 
 def positive_share(ds: Any, steps: int) -> tuple[float, int]:

@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from .bundle import bundled_root
 from .storage import PROJECT_ROOT, DataError, resolve_path
 from .synthetic import make_demo_dataset
 
 DEMO_ROOT = PROJECT_ROOT / "data" / "demo"
+DEMO = "demo"  # data_root value that selects the synthetic demo images (tests and quick checks, never the posts)
 
 KAGGLE_FLAT_HINT = (
     "it looks like the Kaggle flat layout (train/cat.1.jpg, train/dog.1.jpg); arrange it into class folders with "
@@ -17,9 +19,20 @@ KAGGLE_FLAT_HINT = (
 )
 
 
-def data_root_or_demo(data_root: str) -> Path:
-    """Return the data root to use: the given folder, or the built-in demo dataset when it is empty."""
-    return make_demo_dataset(DEMO_ROOT) if not data_root else resolve_path(data_root)
+def resolve_data_root(data_root: str) -> Path:
+    """The folder a `data_root` parameter names: "" the bundled real photos, "demo" the synthetic images, else a path."""
+    if not data_root:
+        return bundled_root()
+    if data_root == DEMO:
+        return make_demo_dataset(DEMO_ROOT)
+    return resolve_path(data_root)
+
+
+def describe_data_root(data_root: str) -> str:
+    """How the notebooks name the data: the bundled photos, the synthetic demo, or the folder."""
+    if not data_root:
+        return "the bundled Kaggle cat and dog photos (64 x 64)"
+    return "the synthetic demo images (coloured blobs, not photos)" if data_root == DEMO else data_root
 
 
 def list_class_folders(data_root: str | os.PathLike[str], classes: Sequence[str] | None = None) -> list[Path]:

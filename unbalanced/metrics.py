@@ -1,60 +1,79 @@
-"""Scoring trained models: threshold-free and thresholded test metrics, threshold rules, and mean ± sd over runs."""
+"""Scoring trained models: average precision and ROC-AUC, operating points (thresholds chosen without the test set),
+and mean ± sd over runs with one rule for a single run."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .training import ModelRun
+from .tasks import Record
+from .training import average_precision
+
+__all__ = ["average_precision"]  # defined in training.py, where early stopping uses it; reported from here
+
+NA = "n/a"
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation of per-run values; the sd of a single run is NaN (undefined), never 0."""
+    """Mean and sample standard deviation over runs, NaN values (undefined precision) left out; the sd of one value is
+    NaN (undefined), never 0."""
     x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if not len(x):
+        return float("nan"), float("nan")
     return float(np.mean(x)), float(np.std(x, ddof=1)) if len(x) > 1 else float("nan")
 
 
 def format_mean_sd(values: Sequence[float], digits: int = 3) -> str:
-    """'mean ± sd' over runs, or 'value (1 run)' where one run gives no spread."""
-    mean, sd = mean_sd(values)
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f} (1 run)"
+    """'mean ± sd' over runs; 'value (1 run)' where one run gives no spread; 'n/a' where no run defines it."""
+    x = np.asarray(values, dtype=float)
+    defined = int((~np.isnan(x)).sum())
+    mean, sd = mean_sd(x)
+    if not defined:
+        return NA
+    text = f"{mean:.{digits}f} ± {sd:.{digits}f}" if defined > 1 else f"{mean:.{digits}f} (1 run)"
+    return text if defined == len(x) else f"{text}, n/a in {len(x) - defined} of {len(x)}"
 
 
-def evaluation_row(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Compute counts and scikit-learn metrics for one model's scores at `threshold`."""
-    from sklearn import metrics as skm
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC from the rank sum of the positives (ties share ranks); equals scikit-learn's roc_auc_score."""
+    from scipy.stats import rankdata
 
-    labels = np.asarray(labels).astype(int)
-    predicted = (np.asarray(scores) >= threshold).astype(int)
-    tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
-    both_classes = len(np.unique(labels)) == 2
-    return {
-        "TP": int(tp),
-        "FP": int(fp),
-        "TN": int(tn),
-        "FN": int(fn),
-        "accuracy": skm.accuracy_score(labels, predicted),
-        "precision": skm.precision_score(labels, predicted, zero_division=0),
-        "recall": skm.recall_score(labels, predicted, zero_division=0),
-        "F1": skm.f1_score(labels, predicted, zero_division=0),
-        "balanced accuracy": skm.balanced_accuracy_score(labels, predicted),
-        "ROC-AUC": skm.roc_auc_score(labels, scores) if both_classes else float("nan"),
-        "PR-AUC": skm.average_precision_score(labels, scores) if both_classes else float("nan"),
-    }
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def threshold_best_f1(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Return the score threshold (predict positive at >= threshold) with the highest F1 on these labels."""
+def average_precision_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Average precision of every row of 2-D label and score arrays at once (ties handled as scikit-learn does)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    s = np.take_along_axis(scores, order, axis=1)
+    y = np.take_along_axis(labels, order, axis=1).astype(np.int64)
+    tp = np.cumsum(y, axis=1)
+    last_of_tie = np.concatenate([s[:, 1:] != s[:, :-1], np.ones((len(s), 1), bool)], axis=1)
+    tp_at_ends = np.where(last_of_tie, tp, 0)
+    before = np.concatenate([np.zeros((len(s), 1), np.int64), np.maximum.accumulate(tp_at_ends, axis=1)[:, :-1]], axis=1)
+    precision = tp / np.arange(1, s.shape[1] + 1)
+    gain = np.where(last_of_tie, tp - before, 0)
+    return (gain * precision).sum(axis=1) / tp[:, -1]
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The threshold (predict positive at score >= threshold) with the best F1; among ties, the highest threshold."""
     from sklearn.metrics import precision_recall_curve
 
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-    return float(thresholds[int(np.argmax(f1))])
+    best = np.flatnonzero(f1 == f1.max())
+    return float(thresholds[best[-1]])  # thresholds ascend: the last tie is the highest
 
 
-def threshold_for_recall(labels: np.ndarray, scores: np.ndarray, target_recall: float) -> float:
-    """Lower the threshold from the top score until recall reaches `target_recall`; return that threshold."""
+def recall_threshold(labels: np.ndarray, scores: np.ndarray, target_recall: float) -> float:
+    """The highest threshold whose recall still reaches `target_recall`."""
     from sklearn.metrics import precision_recall_curve
 
     _, recall, thresholds = precision_recall_curve(labels, scores)
@@ -62,82 +81,101 @@ def threshold_for_recall(labels: np.ndarray, scores: np.ndarray, target_recall: 
     return float(thresholds[reaching[-1]])
 
 
-def prior_shift_threshold(train_prior: float, target_prior: float = 0.5) -> float:
-    """Threshold on a model trained at positive prior `train_prior` equal to 0.5 after correcting to `target_prior`."""
-    a = train_prior * (1.0 - target_prior)
-    return a / (a + target_prior * (1.0 - train_prior))
+def prior_corrected_threshold(train_prior: float, deploy_prior: float) -> float:
+    """The score threshold of a model trained at positive prior `train_prior` whose posterior, corrected to the
+    deployment prior (Saerens et al. 2002), is 0.5: predict positive where the corrected posterior is at least 0.5."""
+    a = train_prior * (1.0 - deploy_prior)
+    return a / (a + deploy_prior * (1.0 - train_prior))
 
 
-THRESHOLD_RULES = ("0.5", "tuned")  # tuned: the best-F1 threshold on the validation set
-SUMMARY_METRICS = ("PR-AUC", "ROC-AUC", "recall", "precision", "F1", "balanced accuracy")
+def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Counts, precision, recall and F1 at `threshold` (positive at score >= threshold); precision is NaN (n/a) when
+    nothing is predicted positive."""
+    labels = np.asarray(labels).astype(bool)
+    predicted = np.asarray(scores) >= threshold
+    tp, fp = int((predicted & labels).sum()), int((predicted & ~labels).sum())
+    fn = int((~predicted & labels).sum())
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    return {"threshold": threshold, "TP": tp, "FP": fp, "FN": fn, "precision": precision, "recall": recall, "F1": f1}
 
 
-def run_metrics(
-    runs: Sequence[ModelRun],
-    val_labels: np.ndarray,
-    test_labels: np.ndarray,
-    extra_rules: Mapping[str, Callable[[ModelRun], float]] | None = None,
-) -> Any:
-    """Return one row per (model, seed, threshold rule) of test metrics; 'tuned' is the best-F1 threshold on validation."""
+OPERATING_POINTS = ("0.5", "best F1 on validation", "target recall on validation", "prior-corrected")
+
+
+def thresholds_of(record: Record, target_recall: float, deploy_prior: float) -> dict[str, float]:
+    """Each operating point's threshold for one model, chosen from its validation scores or its training prior only."""
+    val = record.val_labels, record.trained.val_scores
+    return {
+        "0.5": 0.5,
+        "best F1 on validation": best_f1_threshold(*val),
+        "target recall on validation": recall_threshold(*val, target_recall),
+        "prior-corrected": prior_corrected_threshold(record.trained.effective_prior, deploy_prior),
+    }
+
+
+def record_metrics(groups: Mapping[str, Sequence[Record]], target_recall: float = 0.8) -> Any:
+    """One row per (record, operating point): test AP and ROC-AUC, the threshold and the metrics there.
+
+    `groups` names the models: a remedy's chosen settings form one model across runs. The deployment prior is the
+    validation set's positive share, which keeps the deployment ratio.
+    """
     import pandas as pd
 
     rows = []
-    for run in runs:
-        thresholds = {"0.5": 0.5, "tuned": threshold_best_f1(val_labels, run.val_scores)}
-        thresholds.update({name: rule(run) for name, rule in (extra_rules or {}).items()})
-        for rule, t in thresholds.items():
-            rows.append({"model": run.model, "seed": run.seed, "rule": rule, "threshold": t,
-                         **evaluation_row(test_labels, run.test_scores, t)})  # fmt: skip
+    for model, records in groups.items():
+        for r in records:
+            deploy_prior = float(np.mean(r.val_labels))
+            ap, auc = average_precision(r.test_labels, r.trained.test_scores), roc_auc(r.test_labels, r.trained.test_scores)
+            for point, threshold in thresholds_of(r, target_recall, deploy_prior).items():
+                rows.append({"model": model, "setting": r.recipe.setting, "split": r.split_seed, "seed": r.seed, "AP": ap,
+                             "ROC-AUC": auc, "operating point": point, "effective prior": r.trained.effective_prior,
+                             "updates": r.trained.updates, **operating_point(r.test_labels, r.trained.test_scores, threshold)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def rule_table(metrics: Any, columns: Sequence[str] = ("threshold", "precision", "recall", "F1", "balanced accuracy")) -> Any:
-    """Summarise test metrics per threshold rule as 'mean ± sd' over seeds."""
+MAIN_POINTS = ("best F1 on validation", "prior-corrected")
+
+
+def summary_table(metrics: Any, points: Sequence[str] = MAIN_POINTS, columns: Sequence[str] = ("recall", "precision")) -> Any:
+    """Per model, 'mean ± sd' over runs: AP and ROC-AUC, then the given metrics at each operating point."""
     import pandas as pd
 
-    grouped = metrics.groupby("rule", sort=False)
-    table = pd.DataFrame({c: grouped[c].apply(format_mean_sd) for c in columns})
-    table.insert(0, "seeds", grouped["seed"].nunique())
-    return table
+    models = list(dict.fromkeys(metrics["model"]))
+    first = metrics[metrics["operating point"] == OPERATING_POINTS[0]].groupby("model", sort=False)
+    table = pd.DataFrame({"runs": first.size(), "AP": first["AP"].apply(format_mean_sd),
+                          "ROC-AUC": first["ROC-AUC"].apply(format_mean_sd)})  # fmt: skip
+    for point in points:
+        sub = metrics[metrics["operating point"] == point].groupby("model", sort=False)
+        for col in columns:
+            table[f"{col} @ {point}"] = sub[col].apply(format_mean_sd)
+    return table.reindex(models)
 
 
-def mean_std_table(metrics: Any, digits: int = 3) -> Any:
-    """Summarise per-seed metrics as 'mean ± sd' per model: threshold-free metrics once, the others per threshold rule."""
+def operating_point_table(metrics: Any, model: str) -> Any:
+    """For one model, per operating point: threshold, precision, recall and F1 as 'mean ± sd' over runs."""
     import pandas as pd
 
-    columns: dict[str, Any] = {}
-    fmt = lambda values: format_mean_sd(values, digits)  # noqa: E731
-    first = metrics[metrics["rule"] == "0.5"].groupby("model", sort=False)
-    for col in ("PR-AUC", "ROC-AUC"):
-        columns[col] = first[col].apply(fmt)
-    for rule in THRESHOLD_RULES:
-        sub = metrics[metrics["rule"] == rule].groupby("model", sort=False)
-        for col in SUMMARY_METRICS[2:]:
-            columns[f"{col} @{rule}"] = sub[col].apply(fmt)
-    table = pd.DataFrame(columns)
-    table.insert(0, "seeds", metrics.groupby("model", sort=False)["seed"].nunique())
-    return table.reindex(list(dict.fromkeys(metrics["model"])))
+    sub = metrics[metrics["model"] == model].groupby("operating point", sort=False)
+    return pd.DataFrame({c: sub[c].apply(format_mean_sd) for c in ("threshold", "precision", "recall", "F1")})
 
 
-def fast_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC-AUC from the rank sum of the positives (ties share ranks); equals sklearn's roc_auc_score."""
-    from scipy.stats import rankdata
+def choose_on_validation(records: Sequence[Record]) -> list[Record]:
+    """Per paired run, the record (setting) with the best validation AP; ties keep the setting listed first.
 
-    labels = np.asarray(labels).astype(bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """PR-AUC as average precision over distinct thresholds; equals sklearn's average_precision_score.
-
-    Written out because the bootstraps call it thousands of times, where scikit-learn's input checks dominate.
+    Only validation scores are read: the test set plays no part in any choice.
     """
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    s, y = np.asarray(scores)[order], np.asarray(labels)[order].astype(np.int64)
-    last_of_tie = np.r_[s[1:] != s[:-1], True]
-    tp = np.cumsum(y)[last_of_tie]
-    fp = np.cumsum(1 - y)[last_of_tie]
-    recall = tp / tp[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
+    chosen: dict[tuple[int, int], tuple[float, Record]] = {}
+    for r in records:
+        ap = average_precision(r.val_labels, r.trained.val_scores)
+        if r.run not in chosen or ap > chosen[r.run][0]:
+            chosen[r.run] = (ap, r)
+    return [chosen[run][1] for run in sorted(chosen)]
+
+
+def most_chosen(chosen: Sequence[Record]) -> Record:
+    """The setting chosen in the most runs (ties: the one first chosen), as one of its records."""
+    settings = [r.recipe.setting for r in chosen]
+    best = max(dict.fromkeys(settings), key=settings.count)
+    return next(r for r in chosen if r.recipe.setting == best)

@@ -1,4 +1,5 @@
-"""Figures: sample images, augmented copies, training curves, confusion matrices, score curves and metric bars."""
+"""Figures, one per question: the photos, augmented copies, a remedy's validation search, paired gains with their
+intervals, average precision against chance, thresholds, the focal loss, and the data-size and ratio sweeps."""
 
 from __future__ import annotations
 
@@ -8,120 +9,211 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .datasets import augmentation
-from .metrics import mean_sd
-from .training import ModelRun
+from .metrics import OPERATING_POINTS, average_precision, mean_sd, thresholds_of
+from .stats import BETTER, WORSE, Comparison
+from .tasks import Record
+
+VERDICT_COLOURS = {BETTER: "C2", WORSE: "C3"}  # the rest grey
 
 
-def plot_confusion_matrix(
-    labels: np.ndarray, scores: np.ndarray, class_names: Sequence[str], title: str, threshold: float = 0.5, ax: Any = None
-) -> Any:
-    """Draw the confusion matrix at `threshold` as a seaborn heatmap (rows: truth, columns: prediction)."""
+def _plt() -> Any:
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    from sklearn.metrics import confusion_matrix
 
-    ax = ax or plt.subplots(figsize=(4, 3.5))[1]
-    cm = confusion_matrix(np.asarray(labels).astype(int), (np.asarray(scores) >= threshold).astype(int), labels=[0, 1])
-    sns.heatmap(cm, annot=True, fmt="d", cmap="rocket_r", cbar=False, ax=ax, xticklabels=class_names, yticklabels=class_names)
-    ax.set(title=f"{title} @ {threshold:.2f}", xlabel="predicted", ylabel="truth")
-    return ax
+    return plt
 
 
 def plot_sample_grid(files_by_class: Mapping[str, Sequence[Path]], per_class: int = 6, seed: int = 0) -> Any:
     """Show `per_class` randomly chosen images of each class, one row per class."""
-    import matplotlib.pyplot as plt
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(files_by_class), per_class, figsize=(1.6 * per_class, 1.8 * len(files_by_class)), squeeze=False)
+    fig, axes = _plt().subplots(len(files_by_class), per_class, figsize=(1.5 * per_class, 1.65 * len(files_by_class)), squeeze=False)
     for row, (name, files) in zip(axes, files_by_class.items()):
         picks = rng.choice(len(files), size=min(per_class, len(files)), replace=False)
         for ax, i in zip(row, picks):
             with Image.open(files[i]) as im:
                 ax.imshow(im.convert("RGB"))
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
         row[0].set_ylabel(name)
     fig.tight_layout()
     return fig
 
 
-def plot_augmented(image: np.ndarray, seed: int, copies: int = 6) -> Any:
-    """Show one image and `copies` augmented versions of it, as the oversampled minority sees them."""
-    import matplotlib.pyplot as plt
-
-    layer = augmentation(seed)
-    fig, axes = plt.subplots(1, copies + 1, figsize=(1.6 * (copies + 1), 1.9))
+def plot_augmented(image: np.ndarray, strengths: Sequence[float], seed: int, copies: int = 5) -> Any:
+    """One photo and `copies` augmented versions of it at each strength, one row per strength."""
+    plt = _plt()
+    fig, axes = plt.subplots(len(strengths), copies + 1, figsize=(1.45 * (copies + 1), 1.55 * len(strengths)), squeeze=False)
     x = image.astype(np.float32)[None] / 255.0
-    for i, ax in enumerate(axes):
-        shown = x[0] if i == 0 else np.asarray(layer(x, training=True))[0]
-        ax.imshow(np.clip(shown, 0, 1))
-        ax.set(xticks=[], yticks=[], title="original" if i == 0 else f"copy {i}")
+    for row, strength in zip(axes, strengths):
+        layer = augmentation(strength, seed)
+        for i, ax in enumerate(row):
+            shown = x[0] if i == 0 else np.asarray(layer(x, training=True))[0]
+            ax.imshow(np.clip(shown, 0, 1))
+            ax.set(xticks=[], yticks=[])
+        row[0].set_ylabel(f"strength {strength:g}", fontsize=8)
+    axes[0][0].set_title("original", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def plot_training_curves(runs: Sequence[ModelRun], title: str) -> Any:
-    """Plot loss and PR-AUC per epoch, train (solid) vs validation (dashed), one colour per seed."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for i, run in enumerate(runs):
-        epochs = np.arange(1, len(run.history["loss"]) + 1)
-        for ax, key in zip(axes, ("loss", "pr_auc")):
-            ax.plot(epochs, run.history[key], color=f"C{i}", label=f"train, seed {run.seed}")
-            ax.plot(epochs, run.history[f"val_{key}"], "--", color=f"C{i}", label=f"validation, seed {run.seed}")
-        axes[1].plot(run.best_epoch, run.history["val_pr_auc"][run.best_epoch - 1], "o", color=f"C{i}")
-    axes[0].set(title=f"{title}: loss", xlabel="epoch")
-    axes[1].set(title=f"{title}: PR-AUC (dot: weights kept)", xlabel="epoch")
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
+def validation_ap(record: Record) -> float:
+    """The validation average precision of a record's kept weights."""
+    return average_precision(record.val_labels, record.trained.val_scores)
 
 
-def plot_score_curves(runs: Sequence[ModelRun], test_labels: np.ndarray) -> Any:
-    """Overlay each model's PR and ROC curves on the test set, averaged over seeds on a common grid."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    grid = np.linspace(0, 1, 201)
-    fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))
-    by_model: dict[str, list[ModelRun]] = {}
+def plot_search(records: Sequence[Record], chosen: Sequence[Record], title: str) -> Any:
+    """A remedy's validation search: validation AP of each setting, one line per paired run, the chosen setting ringed."""
+    plt = _plt()
+    settings = list(dict.fromkeys(r.recipe.setting for r in records))
+    fig, ax = plt.subplots(figsize=(1.2 * len(settings) + 3, 3.2))
+    runs = sorted({r.run for r in records})
     for run in runs:
-        by_model.setdefault(run.model, []).append(run)
-    for i, (model, model_runs) in enumerate(by_model.items()):
-        precisions, tprs = [], []
-        for run in model_runs:
-            p, r, _ = precision_recall_curve(test_labels, run.test_scores)  # recall runs from 1 down to 0
-            interpolated = np.maximum.accumulate(p)  # the best precision at this recall or higher
-            precisions.append(np.interp(grid, r[::-1], interpolated[::-1]))
-            fpr, tpr, _ = roc_curve(test_labels, run.test_scores)
-            tprs.append(np.interp(grid, fpr, tpr))
-        style = dict(color=f"C{i % 10}", linestyle="-" if i < 10 else "--", label=model)
-        ax_pr.plot(grid, np.mean(precisions, axis=0), **style)
-        ax_roc.plot(grid, np.mean(tprs, axis=0), **style)
-    base_rate = float(np.mean(test_labels))
-    ax_pr.axhline(base_rate, color="grey", lw=0.8, ls=":", label=f"chance ({base_rate:.2f})")
-    ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-    ax_pr.set(title="Precision-recall (test, mean over seeds)", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
-    ax_roc.set(title="ROC (test, mean over seeds)", xlabel="false positive rate", ylabel="true positive rate")
-    ax_pr.legend(fontsize=7)
+        ys = [validation_ap(next(r for r in records if r.run == run and r.recipe.setting == s)) for s in settings]
+        ax.plot(range(len(settings)), ys, "-o", color="0.6", lw=1, ms=3)
+    mean = [np.mean([validation_ap(r) for r in records if r.recipe.setting == s]) for s in settings]
+    ax.plot(range(len(settings)), mean, "-", color="C0", lw=2.5, label="mean over runs")
+    for r in chosen:
+        ax.plot(settings.index(r.recipe.setting), validation_ap(r), "o", ms=10, mfc="none", mec="C1", mew=1.5)
+    ax.plot([], [], "o", ms=10, mfc="none", mec="C1", label="chosen in that run")
+    ax.set(xticks=range(len(settings)), xticklabels=settings, ylabel="validation AP", title=title)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
 
-def plot_metric_bars(metrics: Any, columns: Sequence[tuple[str, str]] = (("PR-AUC", "0.5"), ("recall", "0.5"), ("recall", "tuned"))) -> Any:
-    """Bar chart of mean ± sd over seeds per model for the given (metric, threshold rule) pairs."""
-    import matplotlib.pyplot as plt
+def plot_gains(comparisons: Sequence[Comparison], per_run: Mapping[str, Sequence[float]], title: str = "") -> Any:
+    """Each remedy's paired gain in test AP over the baseline: every run as a dot, the mean with its 95 % interval."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(comparisons) + 1.4))
+    for i, c in enumerate(comparisons):
+        colour = VERDICT_COLOURS.get(c.verdict, "0.35")
+        ax.plot(per_run.get(c.remedy, []), [i] * len(per_run.get(c.remedy, [])), "o", color="0.7", ms=4, zorder=1)
+        if np.isfinite(c.low):
+            ax.plot([c.low, c.high], [i, i], "-", color=colour, lw=2.5, zorder=2)
+        ax.plot(c.difference, i, "D", color=colour, ms=7, zorder=3)
+    ax.axvline(0, color="0.3", lw=0.8, ls=":")
+    ax.set(yticks=range(len(comparisons)), yticklabels=[c.remedy for c in comparisons], ylim=(len(comparisons) - 0.5, -0.5),
+           xlabel="test AP, remedy − baseline (dots: paired runs; bar: 95 % interval)", title=title)  # fmt: skip
+    fig.tight_layout()
+    return fig
 
-    models = list(dict.fromkeys(metrics["model"]))
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.35 * len(models) + 1.5), sharey=True)
-    for ax, (metric, rule) in zip(np.atleast_1d(axes), columns):
-        g = metrics[metrics["rule"] == rule].groupby("model", sort=False)[metric]
-        stats = [mean_sd(g.get_group(m)) for m in models]
-        mean, sd = [s[0] for s in stats], [0.0 if np.isnan(s[1]) else s[1] for s in stats]  # one run: no error bar
-        ax.barh(models, mean, xerr=sd, color=[f"C{i % 10}" for i in range(len(models))], capsize=3)
-        ax.set(title=metric if metric in ("PR-AUC", "ROC-AUC") else f"{metric} @ {rule}", xlim=(0, 1))
-    np.atleast_1d(axes)[0].invert_yaxis()
+
+def plot_ap(metrics: Any, chance: float, title: str = "") -> Any:
+    """Mean test AP per model (± sd over runs, and every run as a dot) against the chance level, the positive share."""
+    plt = _plt()
+    first = metrics[metrics["operating point"] == OPERATING_POINTS[0]]
+    models = list(dict.fromkeys(first["model"]))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(models) + 1.4))
+    top = 0.0
+    for i, m in enumerate(models):
+        values = first.loc[first["model"] == m, "AP"].to_numpy()
+        mean, sd = mean_sd(values)
+        ax.barh(i, mean, xerr=0 if np.isnan(sd) else sd, color=f"C{i % 10}", alpha=0.75, capsize=3)
+        ax.plot(values, [i] * len(values), "o", color="0.2", ms=3)
+        top = max(top, float(values.max()))
+    ax.axvline(chance, color="0.3", ls="--", lw=1)
+    ax.text(chance, len(models) - 0.4, f" chance ({100 * chance:.1f} %)", fontsize=8, va="bottom", color="0.3")
+    ax.set(yticks=range(len(models)), yticklabels=models, ylim=(len(models) - 0.5 + 0.4, -0.6), xlim=(0, min(1.0, top * 1.15 + 0.02)),
+           xlabel="test average precision", title=title)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def plot_threshold_sweep(records: Sequence[Record], target_recall: float) -> Any:
+    """Precision and recall against the threshold on validation, for one model per panel (first run), with the
+    operating points the study reports marked."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(records), figsize=(5.2 * len(records), 3.4), squeeze=False)
+    grid = np.linspace(0.0, 1.0, 201)
+    for ax, r in zip(axes[0], records):
+        labels, scores = r.val_labels.astype(bool), r.trained.val_scores
+        predicted = scores[None, :] >= grid[:, None]
+        tp = (predicted & labels).sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(predicted.sum(1) > 0, tp / predicted.sum(1), np.nan)
+        ax.plot(grid, precision, color="C0", label="precision")
+        ax.plot(grid, tp / labels.sum(), color="C1", label="recall")
+        for k, (point, t) in enumerate(thresholds_of(r, target_recall, float(np.mean(r.val_labels))).items()):
+            ax.axvline(t, color=f"C{k + 2}", ls="--", lw=1, label=f"{point} ({t:.2f})")
+        ax.set(title=f"{r.label}: validation, split {r.split_seed}, seed {r.seed}", xlabel="threshold", ylim=(0, 1.02))
+        ax.legend(fontsize=7, loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_focal_loss(gammas: Sequence[float]) -> Any:
+    """Focal loss against the probability given to the true class, for several γ (γ = 0 is cross-entropy)."""
+    plt = _plt()
+    p = np.linspace(0.01, 1.0, 200)
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for g in sorted(set([0.0, *gammas])):
+        ax.plot(p, -((1 - p) ** g) * np.log(p), label="cross-entropy (γ = 0)" if g == 0 else f"γ = {g:g}")
+    ax.set(xlabel="probability of the true class", ylabel="loss", ylim=(0, 3), title="Well-classified examples count less as γ grows")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(records: Sequence[Record], title: str) -> Any:
+    """Training loss and validation AP per epoch, one colour per paired run; the dot marks the kept epoch."""
+    plt = _plt()
+    fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(10, 3.1))
+    for i, r in enumerate(records):
+        epochs = np.arange(1, len(r.trained.history["loss"]) + 1)
+        ax_loss.plot(epochs, r.trained.history["loss"], color=f"C{i}", label=f"split {r.split_seed}, seed {r.seed}")
+        ax_ap.plot(epochs, r.trained.history["val_ap"], color=f"C{i}")
+        ax_ap.plot(r.trained.best_epoch, r.trained.history["val_ap"][r.trained.best_epoch - 1], "o", color=f"C{i}")
+    ax_loss.set(title=f"{title}: training loss", xlabel="epoch")
+    ax_ap.set(title=f"{title}: validation AP (dot: weights kept)", xlabel="epoch")
+    ax_loss.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(x: Sequence[float], ap: Mapping[str, Sequence[Sequence[float]]], gains: Mapping[str, Sequence[Comparison]],
+               xlabel: str, log_x: bool = False, chance: Sequence[float] | None = None) -> Any:  # fmt: skip
+    """Left: test AP of each model against x (mean, with every run as a dot). Right: each remedy's paired gain over the
+    baseline against x, with its 95 % interval where there are enough runs."""
+    plt = _plt()
+    fig, (ax_ap, ax_gain) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for i, (model, per_x) in enumerate(ap.items()):
+        ax_ap.plot(x, [np.mean(v) for v in per_x], "-o", color=f"C{i}", label=model)
+        for xv, v in zip(x, per_x):
+            ax_ap.plot([xv] * len(v), v, ".", color=f"C{i}", alpha=0.35)
+    if chance is not None:
+        ax_ap.plot(x, chance, ":", color="0.4", label="chance")
+    offsets = np.linspace(-0.04, 0.04, max(1, len(gains)))
+    for k, (remedy, comparisons) in enumerate(gains.items()):
+        colour = f"C{list(ap).index(remedy) if remedy in ap else k + 1}"
+        xs = np.asarray(x, float) * (10 ** offsets[k] if log_x else 1) + (0 if log_x else offsets[k] * (max(x) - min(x)))
+        ax_gain.plot(xs, [c.difference for c in comparisons], "-D", color=colour, label=remedy, ms=5)
+        for xv, c in zip(xs, comparisons):
+            if np.isfinite(c.low):
+                ax_gain.plot([xv, xv], [c.low, c.high], "-", color=colour, lw=1.5)
+    ax_gain.axhline(0, color="0.3", lw=0.8, ls=":")
+    for ax in (ax_ap, ax_gain):
+        ax.set_xlabel(xlabel)
+        if log_x:
+            ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    ax_ap.set(ylabel="test AP", title="Average precision")
+    ax_gain.set(ylabel="AP, remedy − baseline", title="Paired gain over the baseline (95 % interval)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrices(record: Record, target_recall: float, class_names: Sequence[str]) -> Any:
+    """The test set's confusion matrix at each operating point of one model (a seaborn heatmap each)."""
+    import seaborn as sns
+
+    plt = _plt()
+    thresholds = thresholds_of(record, target_recall, float(np.mean(record.val_labels)))
+    fig, axes = plt.subplots(1, len(thresholds), figsize=(3.3 * len(thresholds), 3.1))
+    labels = record.test_labels.astype(int)
+    for ax, (point, t) in zip(axes, thresholds.items()):
+        predicted = (record.trained.test_scores >= t).astype(int)
+        matrix = np.array([[np.sum((labels == a) & (predicted == b)) for b in (0, 1)] for a in (0, 1)])
+        sns.heatmap(matrix, annot=True, fmt="d", cmap="rocket_r", cbar=False, ax=ax, xticklabels=class_names, yticklabels=class_names)
+        ax.set(title=f"{point}\n(threshold {t:.2f})", xlabel="predicted", ylabel="truth" if ax is axes[0] else "")
     fig.tight_layout()
     return fig

@@ -1,69 +1,95 @@
-"""Recording results: one JSON file per experiment in the run folder, and reading a run folder back for the summary."""
+"""A run folder's results: one record per training (written by tasks.py) and, per experiment notebook, a manifest
+naming the records it compared; the summary reads the manifests back and refuses to mix protocols."""
 
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from .storage import DataError, write_json_atomic
+from .tasks import RESULTS_DIRNAME, Protocol, Record, read_record
 
-from .splits import Split
-from .storage import DataError, resolve_path, write_json_atomic
-from .training import ModelRun
-
-RESULTS_DIRNAME = "results"
+MANIFESTS_DIRNAME = "experiments"
 
 
-def save_results(
-    output_dir: str | os.PathLike[str],
-    experiment: str,
-    parameters: Mapping[str, Any],
-    splits: Mapping[str, Split],
-    data_root: Path,
-    classes: Sequence[str],
-    runs: Sequence[ModelRun],
-) -> Path:
-    """Record an experiment's parameters, test files and labels, and every run's scores and history as JSON."""
-    payload = {
-        "experiment": experiment,
-        "parameters": {k: v for k, v in parameters.items() if k != "output_dir"},  # the file's own folder: left out
-        "classes": {"negative": classes[0], "positive": classes[1]},
-        "val": {"labels": splits["val"].labels},
-        "test": {"files": [Path(os.path.relpath(f, data_root)).as_posix() for f in splits["test"].files],
-                 "labels": splits["test"].labels},  # fmt: skip
-        "runs": [
-            {"model": r.model, "seed": r.seed, "best_epoch": r.best_epoch, "history": r.history,
-             "val_scores": np.round(r.val_scores, 6), "test_scores": np.round(r.test_scores, 6)}  # fmt: skip
-            for r in runs
-        ],
-    }
-    return write_json_atomic(resolve_path(output_dir) / RESULTS_DIRNAME / f"{experiment}.json", payload)
+ROLES = ("baseline", "remedy", "reference", "sweep")  # how the summary uses a group of records
 
 
-def load_results(output_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Read every results file of a run folder, keyed by experiment name."""
-    folder = resolve_path(output_dir) / RESULTS_DIRNAME
-    if not folder.is_dir():
-        raise DataError(f"{folder} does not exist: run the experiment notebooks with output_dir={str(output_dir)!r} first")
-    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+def save_manifest(output_dir: Path, experiment: str, parameters: Mapping[str, Any], protocol: Protocol, split_seeds: Sequence[int],
+                  seeds: Sequence[int], groups: Mapping[str, tuple[str, Sequence[Record]]]) -> Path:  # fmt: skip
+    """Record which trainings an experiment compared: its parameters, protocol, runs, and each group's role and records.
+
+    A remedy's group holds every setting of its validation search; the summary repeats the choice from them.
+    """
+    for name, (role, _) in groups.items():
+        if role not in ROLES:
+            raise ValueError(f"group {name!r} has role {role!r}; use one of {ROLES}")
+    payload = {"experiment": experiment, "parameters": {k: v for k, v in parameters.items() if k != "output_dir"},
+               "protocol": asdict(protocol), "split_seeds": list(split_seeds), "seeds": list(seeds),
+               "groups": {name: {"role": role, "records": [record_file(r) for r in records]}
+                          for name, (role, records) in groups.items()}}  # fmt: skip
+    return write_json_atomic(output_dir / MANIFESTS_DIRNAME / f"{experiment}.json", payload)
 
 
-def runs_from_results(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[ModelRun], np.ndarray, np.ndarray]:
-    """Collect every run of every experiment; check they share one validation and test set; return runs and labels."""
-    runs: list[ModelRun] = []
-    reference: tuple[str, Any] | None = None
-    for name, result in results.items():
-        key = (result["test"]["files"], result["val"]["labels"])
-        if reference is None:
-            reference = (name, key)
-        elif key != reference[1]:
-            raise DataError(f"results {name!r} and {reference[0]!r} were scored on different test or validation sets; "
-                            "compare runs made with the same data root, split counts and split_seed")  # fmt: skip
-        runs += [ModelRun(r["model"], r["seed"], np.asarray(r["val_scores"]), np.asarray(r["test_scores"]),
-                          r["history"], r["best_epoch"]) for r in result["runs"]]  # fmt: skip
-    if reference is None:
-        raise DataError("no results files found: run the experiment notebooks first")
-    first = next(iter(results.values()))
-    return runs, np.asarray(first["val"]["labels"]), np.asarray(first["test"]["labels"])
+def record_file(record: Record) -> str:
+    """The file name of a record in the results folder."""
+    from .tasks import Task, record_path
+
+    return record_path(Path("."), Task(record.recipe, record.split_seed, record.seed), record.key).name
+
+
+def load_manifests(output_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every experiment manifest of a run folder, by experiment name."""
+    folder = output_dir / MANIFESTS_DIRNAME
+    found = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    if not found:
+        raise DataError(f"no experiment results in {output_dir}: run the experiment notebooks into this run folder first "
+                        "(python run_series.py --out <folder> runs them all, the summary last)")  # fmt: skip
+    return found
+
+
+PROTOCOL_WORDS = {"data_root": "data root", "data_fingerprint": "usable images", "image_size": "image size",
+                  "negative_split_counts": "negative split counts", "positive_split_counts": "positive split counts",
+                  "steps_per_epoch": "updates per epoch", "epochs": "epochs", "patience": "patience"}  # fmt: skip
+
+
+def check_one_protocol(manifests: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse manifests made under different protocols or runs, naming the experiments and what differs."""
+    items = list(manifests.items())
+    first_name, first = items[0]
+    for name, other in items[1:]:
+        differences = [PROTOCOL_WORDS.get(k, k.replace("_", " ")) for k in first["protocol"] if first["protocol"][k] != other["protocol"].get(k)]
+        differences += [k.replace("_", " ") for k in ("split_seeds", "seeds") if first[k] != other[k]]
+        if differences:
+            raise DataError(f"experiments {first_name!r} and {name!r} were run under different protocols ({', '.join(differences)}); "
+                            "run every notebook with the same parameters into one run folder")  # fmt: skip
+
+
+def load_group(output_dir: Path, manifest: Mapping[str, Any], group: str) -> list[Record]:
+    """The records of one group of a manifest; a missing or damaged record is an error naming the file."""
+    records = []
+    for name in manifest["groups"][group]["records"]:
+        path = output_dir / RESULTS_DIRNAME / name
+        key = name.rsplit("_", 1)[-1].removesuffix(".json")
+        record = read_record(path, key) if path.exists() else None
+        if record is None:
+            raise DataError(f"{path} is missing or damaged: run {manifest['experiment']} again into {output_dir}")
+        records.append(record)
+    return records
+
+
+def groups_by_role(output_dir: Path, manifests: Mapping[str, Mapping[str, Any]], role: str) -> dict[str, list[Record]]:
+    """Every group of the given role across the manifests, by name; a name two experiments share must hold the same
+    records (the baseline does)."""
+    found: dict[str, list[Record]] = {}
+    for manifest in manifests.values():
+        for name, group in manifest["groups"].items():
+            if group["role"] != role:
+                continue
+            records = load_group(output_dir, manifest, name)
+            if name in found and [r.key for r in found[name]] != [r.key for r in records]:
+                raise DataError(f"two experiments hold different records for {name!r}; run them with the same parameters")
+            found[name] = records
+    return found

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .kernel import KERNEL_NAME
+from .kernel import KERNEL_NAME, socket_prefix
 from .plan import Planned
 
 STOP_WAIT_S = 30.0  # how long an interrupted notebook's thread may take to notice its dead kernel
@@ -95,7 +95,7 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log
     from jupyter_client.manager import AsyncKernelManager
 
     partial = partial_copy(output)
-    km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc")  # local sockets: no TCP ports, no warning about them
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=socket_prefix())  # local sockets, no TCP ports
     errors: list[BaseException] = []
     worker = threading.Thread(target=_papermill, args=(notebook, partial, parameters, log_output, timeout, km, errors),
                               name=f"notebook-{notebook.stem}", daemon=True)  # fmt: skip
@@ -118,15 +118,20 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log
     failed_copy(output).unlink(missing_ok=True)
 
 
+WHERE_ONLY = ("scheduler", "workers")  # say where trainings run, not what they compute: a resumed run may use another
+
+
 def already_complete(output: Path, parameters: dict[str, Any]) -> bool:
-    """True when `output` is a completed execution of this notebook with exactly these parameters."""
+    """True when `output` is a completed execution of this notebook with these parameters (where it ran aside)."""
     if not output.is_file():
         return False
     try:
         meta = json.loads(output.read_text(encoding="utf-8"))["metadata"].get("papermill", {})
     except (OSError, ValueError, KeyError):
         return False
-    return meta.get("exception") is None and meta.get("end_time") is not None and meta.get("parameters", {}) == parameters
+    same = {k: v for k, v in meta.get("parameters", {}).items() if k not in WHERE_ONLY} == {
+        k: v for k, v in parameters.items() if k not in WHERE_ONLY}  # fmt: skip
+    return meta.get("exception") is None and meta.get("end_time") is not None and same
 
 
 def describe_failure(exc: BaseException) -> str:

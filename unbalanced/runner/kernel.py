@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from ..locks import owned
+from ..study import RUN_LOCK_ENV
+
 KERNEL_NAME = "unbalanced-study"
 
 
@@ -26,16 +29,45 @@ def install_private_kernel(folder: Path) -> None:
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("JUPYTER_PATH", "")]))
 
 
+SOCKETS_ENV = "UNBALANCED_KERNEL_SOCKETS"  # where the run's kernels put their local sockets
+
+
 @contextlib.contextmanager
 def kernel_session() -> Iterator[None]:
-    """Make this Python's kernelspec available to papermill for the length of a run (so `kernel_name` resolves)."""
+    """For the length of a run: this Python's kernelspec (so papermill's `kernel_name` resolves) and a private folder
+    for the kernels' local sockets, removed with everything in it when the run ends."""
     with tempfile.TemporaryDirectory(prefix="unbalanced-kernel-") as kernel_dir:
         saved = os.environ.get("JUPYTER_PATH")
         install_private_kernel(Path(kernel_dir))
+        os.environ[SOCKETS_ENV] = str(Path(kernel_dir) / "sockets")
         try:
             yield
         finally:
+            os.environ.pop(SOCKETS_ENV, None)
             if saved is None:
                 os.environ.pop("JUPYTER_PATH", None)
             else:
                 os.environ["JUPYTER_PATH"] = saved
+
+
+def socket_prefix() -> str:
+    """The path prefix of a new kernel's local sockets: inside the run's private folder."""
+    folder = Path(os.environ.get(SOCKETS_ENV) or tempfile.mkdtemp(prefix="unbalanced-sockets-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(Path(tempfile.mkdtemp(dir=folder)) / "kernel")
+
+
+@contextlib.contextmanager
+def run_folder_owned(folder: Path) -> Iterator[None]:
+    """Own the run folder for the whole run (a second run into it stops at once, naming this one); the notebooks'
+    kernels, which inherit the environment, know that their runner holds it."""
+    with owned(folder, "run folder", say=lambda text: print(text, flush=True)):
+        saved = os.environ.get(RUN_LOCK_ENV)
+        os.environ[RUN_LOCK_ENV] = str(folder)
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop(RUN_LOCK_ENV, None)
+            else:
+                os.environ[RUN_LOCK_ENV] = saved

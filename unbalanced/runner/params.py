@@ -9,8 +9,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from ..files import class_roles, data_root_or_demo, find_class_files
-from ..splits import split_files
+from ..files import class_roles, find_class_files, resolve_data_root
+from ..splits import SplitCounts, cut_split
 from ..storage import DataError
 
 
@@ -100,15 +100,29 @@ def check_known(notebooks: Sequence[Path], given: dict[str, Any], overrides: dic
         raise ConfigError("; ".join(sorted(problems)) + f". Valid parameters and defaults: {listing}")
 
 
-def preflight_data(given: dict[str, Any]) -> None:
-    """Check the data root's layout and that the split counts fit the files found, before any notebook starts."""
+def preflight_data(given: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Check the data root's layout and that the split counts fit the files found, before any notebook starts.
+
+    `defaults` are the notebooks' own values for what the run does not set. Files are counted, not decoded: a
+    split that only fails once unusable files are dropped is reported by the notebook's own data check.
+    """
+    p = {**defaults, **given}
     try:
-        root = data_root_or_demo(given.get("data_root", ""))
-        files = find_class_files(root, given.get("classes") or None)
-        negative, positive = class_roles(list(files), given.get("positive_class", "dogs"))
-        counts = {negative: given.get("negative_split_counts"), positive: given.get("positive_split_counts")}
-        counts = {c: v for c, v in counts.items() if v is not None}
-        if counts:
-            split_files(files, counts, positive, seed=0)
+        root = resolve_data_root(p.get("data_root", ""))
+        files = find_class_files(root, p.get("classes") or None)
+        negative, positive = class_roles(list(files), p.get("positive_class", "dogs"))
+        if {"negative_split_counts", "positive_split_counts", "more_positives"} <= set(p):
+            counts = SplitCounts.of(p["negative_split_counts"], p["positive_split_counts"], p["more_positives"])
+            for split_seed in p.get("split_seeds") or [0]:
+                cut_split(files, negative, positive, counts, split_seed)
     except DataError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def notebook_defaults(notebooks: Sequence[Path]) -> dict[str, Any]:
+    """The notebooks' default parameter values (the first notebook that declares a name wins)."""
+    defaults: dict[str, Any] = {}
+    for nb in notebooks:
+        for name, source in notebook_parameters(nb).items():
+            defaults.setdefault(name, ast.literal_eval(source))
+    return defaults

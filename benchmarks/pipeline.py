@@ -1,18 +1,16 @@
-"""Speed and memory of the project's pipeline against the original post's, measured side by side in one run.
+"""Speed and memory of the project's data pipeline against the original post's, measured side by side in one run.
 
-    python benchmarks/benchmark.py --data-root ../shared/data/cats-vs-dogs-sample     # or: make benchmark
+    python benchmarks/pipeline.py --data-root ../shared/data/cats-vs-dogs-sample
 
 Measures, on the same files:
-  1. first pass over the data root: the original pipeline (a plain `.map`, one image at a time, no cache) against the project's
-     check-and-decode (parallel, DCT-scaled JPEG decoding, written to the image cache), and the cached pass;
-  2. steady-state training epochs (second epoch on): the original pipeline, the project's pipeline and the same
-     images held in memory as float32 tensors, one epoch each in turn, ratios taken within each round;
-  3. the whole series at the original's settings (five models, 4 epochs, one seed): benchmarks/original_post.py,
-     the project's run_series.py with benchmarks/original_settings.yaml (cold image cache), and the sum of pure
-     compute (fitting and scoring the same five models on tensors already in memory), in rounds whose order rotates;
-  4. peak memory (max RSS) of preparing a generated 25,000-image data root at 64 x 64 and training one epoch.
-Each measurement that must not share TensorFlow's process state runs in its own process. This is a benchmark,
-not a test: it prints a table (markdown) and writes every figure to JSON; it fails only if something breaks.
+  1. first pass over the data root: the original pipeline (a plain `.map`, one image at a time, no cache) against the
+     project's check-and-decode (parallel, DCT-scaled JPEG decoding, written to the image cache), and the cached pass;
+  2. steady-state training epochs (second epoch on): the original pipeline, the project's training stream and the
+     same images held in memory as float32 tensors, one epoch each in turn, ratios taken within each round;
+  3. peak memory (max RSS) of checking a generated 25,000-image data root at 64 x 64 and training one epoch.
+Each measurement that must not share TensorFlow's process state runs in its own process. This is a benchmark, not a
+test: it prints a table (markdown) and writes every figure to JSON; it fails only if something breaks. Trainings per
+hour of whole studies are measured by benchmarks/study_throughput.py.
 """
 
 from __future__ import annotations
@@ -34,11 +32,7 @@ HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent
 sys.path[:0] = [str(PROJECT_ROOT), str(HERE)]
 
-TARGETS = {"first_pass_speedup": 2.0, "steady_epoch_ratio": 1.05, "series_vs_original": 0.6,
-           "series_vs_compute": 1.3, "peak_memory_mb": 1500.0}  # fmt: skip
-SERIES_NOTEBOOKS = ["01", "02", "03", "99"]
-SERIES_STEPS = {"original": "the original, ported", "project": "the project (run_series.py, cold image cache)",
-                "compute": "pure compute of the same five models"}  # fmt: skip
+TARGETS = {"first_pass_speedup": 2.0, "steady_epoch_ratio": 1.05, "peak_memory_mb": 1500.0}
 
 
 # --------------------------------------------------------------------------- the original pipeline
@@ -103,7 +97,7 @@ def child_steady(data_root: str, image_size: int, per_class: int, rounds: int) -
     import numpy as np
 
     from unbalanced.check import check_images
-    from unbalanced.datasets import make_dataset
+    from unbalanced.datasets import shuffled_stream
     from unbalanced.model import build_cnn, compile_model
     from unbalanced.runtime import start_tensorflow
 
@@ -115,7 +109,7 @@ def child_steady(data_root: str, image_size: int, per_class: int, rounds: int) -
     x_float = x.astype(np.float32) / 255.0
     inputs = {
         "original": {"x": original_dataset(files, labels, image_size), "shuffle": False},  # the datasets shuffle themselves
-        "project": {"x": make_dataset(x, y, 32, shuffle=True, seed=0), "shuffle": False},
+        "project": {"x": shuffled_stream(x, y, 32, seed=0), "steps_per_epoch": -(-len(x) // 32), "shuffle": False},
         "in_memory": {"x": x_float, "y": y.astype(np.float32), "batch_size": 32, "shuffle": True},
     }
     models = {name: compile_model(build_cnn(image_size)) for name in inputs}
@@ -132,48 +126,28 @@ def child_steady(data_root: str, image_size: int, per_class: int, rounds: int) -
     return {"images_per_epoch": len(files), "epoch_seconds": times}
 
 
-def child_compute(data_root: str, config: str) -> dict[str, Any]:
-    """Train and score the series' five models on tensors in memory; time only model work (build, fit, predict)."""
-    import yaml
-
-    from unbalanced.datasets import prepare_data
-    from unbalanced.runtime import seed_everything, start_tensorflow
-    from unbalanced.training import Variant, class_weights, train_variant
-
-    p = yaml.safe_load(Path(config).read_text())
-    start_tensorflow(onednn=True)
-    seed_everything(p["seeds"][0])
-    data = prepare_data(data_root, "dogs", p["negative_split_counts"], p["positive_split_counts"], 0, p["image_size"])
-    labels = data.splits["train_unbalanced"].labels
-    variants = [Variant("balanced", train_split="train_balanced"), Variant("unbalanced")]
-    variants += [Variant(f"class weight {v['positive_weight']}", class_weight=class_weights(labels, v["positive_weight"]))
-                 for v in p["variants"]["02_class_weights"]]  # fmt: skip
-    variants.append(Variant("oversampled", sampling="oversample"))
-    seconds = {}
-    for variant in variants:
-        start = time.perf_counter()
-        train_variant(variant, p["seeds"][0], data.images, data.splits, p["batch_size"], p["epochs"], p["patience"], verbose=0)
-        seconds[variant.name] = time.perf_counter() - start
-    return {"model_seconds": seconds, "total": sum(seconds.values())}
-
-
 def child_memory(data_root: str, image_size: int) -> dict[str, Any]:
-    """Prepare the data (post's split counts) and train one epoch; report this process's peak resident memory."""
-    from unbalanced.datasets import make_dataset, prepare_data
+    """Check the data, cut the original post's splits and train one epoch on its balanced set; report this process's
+    peak resident memory."""
+    from pathlib import Path
+
+    from unbalanced.datasets import load_study_data, shuffled_stream
     from unbalanced.model import build_cnn, compile_model
     from unbalanced.runtime import start_tensorflow
+    from unbalanced.splits import SplitCounts
 
     start_tensorflow(onednn=True)
     start = time.perf_counter()
-    data = prepare_data(data_root, "dogs", [1000, 1000, 1000, 1000], [1000, 100, 100, 100], 0, image_size)
+    data = load_study_data(Path(data_root), "dogs", None, image_size, SplitCounts.of([1000, 1000, 1000], [100, 100, 100], 1000), [0])
     prepared = time.perf_counter() - start
+    train = data.plan(0).training_set(1000, 1000)
     model = compile_model(build_cnn(image_size))
-    model.fit(make_dataset(data.images["train_balanced"], data.splits["train_balanced"].labels, 32, shuffle=True), epochs=1, verbose=0)
+    model.fit(shuffled_stream(data.images(train), train.labels, 32, seed=0), steps_per_epoch=63, epochs=1, verbose=0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     return {"source": data.check.source, "images": len(data.check.rows), "prepare_seconds": prepared, "peak_rss_mb": peak_mb}
 
 
-CHILDREN = {"first-pass": child_first_pass, "steady": child_steady, "compute": child_compute, "memory": child_memory}
+CHILDREN = {"first-pass": child_first_pass, "steady": child_steady, "memory": child_memory}
 
 
 # --------------------------------------------------------------------------- the parent: run, compare, report
@@ -187,16 +161,6 @@ def run_child(name: str, *args: Any, env: dict[str, str] | None = None) -> dict[
         raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
     sys.stderr.write("".join(line + "\n" for line in done.stderr.splitlines() if line.startswith("  ")))
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def timed_command(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    """Run a command to completion and return its wall time in seconds (interpreter start-up included)."""
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, cwd=PROJECT_ROOT)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return seconds
 
 
 def make_synthetic_root(folder: Path, per_class: int, size: int) -> Path:
@@ -230,24 +194,6 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     step("steady-state epochs: original pipeline vs project vs tensors in memory")
     result["steady"] = run_child("steady", root, size, args.steady_per_class, args.steady_rounds, env=cache("first-pass-0"))
 
-    config = str(HERE / "original_settings.yaml")
-    series: dict[str, list[Any]] = {"original": [], "project": [], "compute": []}
-    for r in range(args.series_rounds):
-        order = list(series)[r % 3 :] + list(series)[: r % 3]  # each measure takes each place in the rounds' order
-        for kind in order:
-            step(f"series at the original's settings, round {r + 1}/{args.series_rounds}: {SERIES_STEPS[kind]}")
-            if kind == "original":
-                series["original"].append(timed_command([sys.executable, str(HERE / "original_post.py"), "--data-root", root]))
-            elif kind == "project":
-                series_cmd = [sys.executable, str(PROJECT_ROOT / "run_series.py"), "--data-root", root, "--config", config,
-                              "--notebooks", *SERIES_NOTEBOOKS, "--out", str(scratch / f"series-{r}")]  # fmt: skip
-                series["project"].append(timed_command(series_cmd, env=cache(f"series-{r}")))
-            else:  # its own cache folder: the project's series always starts from a cold one
-                series["compute"].append(run_child("compute", root, config, env=cache(f"compute-{r}")))
-    result["series_original_s"] = series["original"]
-    result["series_project_s"] = series["project"]
-    result["compute"] = series["compute"]
-
     if not args.skip_memory:
         step(f"peak memory: generating {args.memory_images:,} images of {size} x {size}")
         synthetic = make_synthetic_root(scratch / "synthetic", args.memory_images // 2, size)
@@ -268,15 +214,7 @@ def summarise(raw: dict[str, Any]) -> dict[str, float]:
         "first_pass_speedup": fp["project"] / fp["original"],
         "epoch_original_s": epochs["original"], "epoch_project_s": epochs["project"], "epoch_in_memory_s": epochs["in_memory"],
         "steady_epoch_ratio": paired("project", "in_memory"), "original_epoch_ratio": paired("original", "in_memory"),
-        "series_original_s": statistics.median(raw["series_original_s"]),
-        "series_project_s": statistics.median(raw["series_project_s"]),
-        "series_compute_s": statistics.median(c["total"] for c in raw["compute"]),
     }  # fmt: skip
-    rounds = list(zip(raw["series_project_s"], raw["series_original_s"], (c["total"] for c in raw["compute"])))
-    s["series_vs_original_rounds"] = [p / o for p, o, _ in rounds]  # within a round: the same spell of the machine
-    s["series_vs_compute_rounds"] = [p / c for p, _, c in rounds]
-    s["series_vs_original"] = statistics.median(s["series_vs_original_rounds"])
-    s["series_vs_compute"] = statistics.median(s["series_vs_compute_rounds"])
     if "memory_cold" in raw:
         s["peak_memory_mb"] = max(raw["memory_cold"]["peak_rss_mb"], raw["memory_cached"]["peak_rss_mb"])
     return s
@@ -289,7 +227,6 @@ def table(s: dict[str, float], raw: dict[str, Any]) -> str:
         ok = value >= target if key == "first_pass_speedup" else value <= target
         return f"{'≥' if key == 'first_pass_speedup' else '≤'} {target:g}: {'met' if ok else 'NOT met'}"
 
-    rounded = lambda values: ", ".join(f"{v:.2f}" for v in values)  # noqa: E731
     n_epoch = raw["steady"]["images_per_epoch"]
     rows = [
         ("first pass (original: the post's map, one image at a time), images/s", f"{s['first_pass_original']:,.0f}", f"{s['first_pass_project']:,.0f} (cached: {s['first_pass_cached']:,.0f})",
@@ -299,11 +236,6 @@ def table(s: dict[str, float], raw: dict[str, Any]) -> str:
         (f"training epoch from the 2nd on ({n_epoch:,} images), s", f"{s['epoch_original_s']:.2f}", f"{s['epoch_project_s']:.2f}",
          f"project / in memory ({s['epoch_in_memory_s']:.2f} s) = {s['steady_epoch_ratio']:.3f}; original / in memory = {s['original_epoch_ratio']:.2f}",
          verdict("steady_epoch_ratio", s["steady_epoch_ratio"])),
-        ("series at the original's settings (5 models, 4 epochs, 1 seed), wall s (medians)", f"{s['series_original_s']:.1f}",
-         f"{s['series_project_s']:.1f}", f"project / original = {s['series_vs_original']:.2f} (rounds: {rounded(s['series_vs_original_rounds'])})",
-         verdict("series_vs_original", s["series_vs_original"])),
-        ("series against the pure compute of its five models (medians)", "", f"{s['series_project_s']:.1f} s vs {s['series_compute_s']:.1f} s",
-         f"{s['series_vs_compute']:.2f}x (rounds: {rounded(s['series_vs_compute_rounds'])})", verdict("series_vs_compute", s["series_vs_compute"])),
     ]  # fmt: skip
     if "peak_memory_mb" in s:
         cold, warm = raw["memory_cold"], raw["memory_cached"]
@@ -322,10 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=5, help="repeats of each first-pass measurement (median reported)")
     p.add_argument("--steady-per-class", type=int, default=500, help="images per class in the steady-state epochs")
     p.add_argument("--steady-rounds", type=int, default=10, help="timed epochs per pipeline, taken in turns")
-    p.add_argument("--series-rounds", type=int, default=3, help="repeats of the three series measurements (median reported)")
     p.add_argument("--memory-images", type=int, default=25_000)
     p.add_argument("--skip-memory", action="store_true")
-    p.add_argument("--json", default=str(PROJECT_ROOT / "runs" / "benchmark.json"), help="where to write the figures")
+    p.add_argument("--json", default=str(PROJECT_ROOT / "runs" / "pipeline-benchmark.json"), help="where to write the figures")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return p
 

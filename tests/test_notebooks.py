@@ -1,0 +1,92 @@
+"""Static checks of the stored notebooks and of what nbval masks in them: plain parameters, plumbing tagged out of
+posts, nothing masked without a reason, and sanitizers that mask only trained numbers."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbval.plugin import get_sanitize_patterns
+
+from unbalanced.storage import PROJECT_ROOT
+
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+SANITIZE = PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
+
+
+def _sanitize(text: str) -> str:
+    for regex, replace in get_sanitize_patterns(SANITIZE.read_text()):
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_notebooks_are_executed_quiet_and_tagged_for_posts(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "re-store the notebook: a cell was never executed"
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], "a cell writes to stderr"
+    assert {"title", "excerpt", "tags"} <= set(nb.metadata.blog)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")  # the question comes first
+    assert "hide" in code[0].metadata.get("tags", []) and "import helpers as h" in code[0].source  # plumbing out of posts
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "hide" in params[0].metadata.tags
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_parameters_cell_holds_plain_values_only(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for node in ast.parse(cell.source).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.unparse(node)
+        ast.literal_eval(node.value)  # a literal, nothing computed
+    for line in cell.source.splitlines():
+        assert line.count("=") <= 1, f"papermill skips a parameter line with two '=': {line}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_masked_cell_says_why(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        lines = cell.source.splitlines()
+        if cell.cell_type == "code" and "# NBVAL_IGNORE_OUTPUT" in lines:
+            reason = lines[lines.index("# NBVAL_IGNORE_OUTPUT") + 1]
+            assert reason.startswith("# ") and len(reason) > 30, cell.source
+
+
+def test_at_most_one_cell_of_the_series_is_masked_whole():
+    masked = [p.stem for p in NOTEBOOKS for c in nbformat.read(p, as_version=4).cells if "# NBVAL_IGNORE_OUTPUT" in c.source]
+    assert masked == ["99_summary"]  # the ranking's order; everything else is compared, trained numbers sanitized
+
+
+def test_the_first_notebook_shows_real_photos():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "the bundled Kaggle cat and dog photos" in text and "synthetic" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("baseline, split 0, seed 42: kept epoch 7 of 10, validation AP 0.412", "baseline, split 0, seed 42: kept epoch <n> of <n>, validation AP <trained>"),
+     ("oversampling: +0.021 AP (95 % interval −0.030 to +0.072), higher in 2 of 3 paired runs; no difference shown",
+      "oversampling: <trained> AP (95 % interval <trained> to <trained>), higher in <n> of <n> paired runs; <verdict>"),
+     ("0.400 ± 0.030, n/a in 1 of 3", "<trained> ± <trained>, <trained> in <n> of <n>"),
+     ("12 of 18 trainings ran in 301 s; 6 were read back from the run folder", "<trainings>"),
+     ("unbalanced    1000   100    1100    9.1 %", "unbalanced 1000 100 1100 9.1 %"),  # stable counts stay compared
+     ("3 paired runs (3 splits x 1 seeds); 32 x 32 px, batch 32, at most 10 epochs of 35 updates, patience 3.",
+      "3 paired runs (3 splits x 1 seeds); 32 x 32 px, batch 32, at most 10 epochs of 35 updates, patience 3.")],
+)  # fmt: skip
+def test_sanitizers_mask_trained_numbers_and_keep_the_rest(text: str, expected: str):
+    assert _sanitize(text) == expected
+
+
+def test_no_sanitizer_can_backtrack_without_end():
+    """Nested quantifiers such as (a+)+ make a regular expression's time explode on long non-matching text."""
+    for regex, _ in get_sanitize_patterns(SANITIZE.read_text()):
+        re.compile(regex)
+        assert not re.search(r"\([^()]*[+*][^()]*\)[+*{]", regex), regex

@@ -1,0 +1,225 @@
+"""A study as the notebooks run it: its parameters checked, its data, its protocol, its trainings and its records.
+
+Every experiment notebook builds one `Study` from its parameters, trains the recipes it is about on every split seed
+and seed (reusing the records already in the run folder, the baseline's among them), compares them with the
+baseline, and writes a manifest; the summary reads the manifests back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .cluster import DataSpec, executor_for
+from .datasets import StudyData, load_study_data
+from .files import describe_data_root, resolve_data_root
+from .locks import owned
+from .metrics import choose_on_validation
+from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
+from .runtime import start_tensorflow
+from .splits import UNBALANCED, SplitCounts, split_table
+from .stats import Comparison, compare, holm
+from .storage import PROJECT_ROOT, DataError, resolve_path
+from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, run_tasks
+from .training import Recipe
+
+RUN_LOCK_ENV = "UNBALANCED_RUN_FOLDER_OWNED"  # set by the runner to the run folder it owns for its notebooks
+OUTPUT_DIR_ENV = "UNBALANCED_OUTPUT_DIR"  # where notebooks run without an output_dir write (tests point it elsewhere)
+DEFAULT_OUTPUT_DIR = "runs/notebooks"
+
+
+def output_dir_of(output_dir: str) -> Path:
+    """The run folder: the parameter, else $UNBALANCED_OUTPUT_DIR, else runs/notebooks in the project."""
+    return resolve_path(output_dir or os.environ.get(OUTPUT_DIR_ENV) or PROJECT_ROOT / DEFAULT_OUTPUT_DIR)
+
+
+def check_parameters(p: Mapping[str, Any]) -> None:
+    """Reject parameter values the study cannot run with, naming the parameter and what it needs."""
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise DataError(message)
+
+    for name in ("image_size", "batch_size", "epochs"):
+        need(isinstance(p[name], int) and p[name] > 0, f"{name}={p[name]!r} must be a whole number above 0")
+    for name in ("patience", "steps_per_epoch"):
+        need(isinstance(p[name], int) and p[name] >= 0, f"{name}={p[name]!r} must be a whole number, 0 or more")
+    for name in ("split_seeds", "seeds"):
+        values = p[name]
+        need(isinstance(values, list) and len(values) > 0 and all(isinstance(v, int) for v in values),
+             f"{name}={values!r} must list at least one whole number")  # fmt: skip
+        need(len(set(values)) == len(values), f"{name}={values!r} lists a seed twice")
+    need(0 < p["target_recall"] <= 1, f"target_recall={p['target_recall']!r} must be above 0 and at most 1")
+    need(isinstance(p.get("workers", 0), int) and p.get("workers", 0) >= 0, f"workers={p.get('workers')!r} must be 0 (this kernel) or more")
+    need(isinstance(p.get("threads", 0), int) and p.get("threads", 0) >= 0, f"threads={p.get('threads')!r} must be 0 (all cores) or more")
+    scheduler = p.get("scheduler", "")
+    need(not scheduler or "://" in scheduler, f"scheduler={scheduler!r} must be a Dask scheduler address such as tcp://host:8786")
+
+
+@dataclass
+class Study:
+    """The study a notebook runs: parameters, data, protocol, run folder."""
+
+    parameters: dict[str, Any]
+    data: StudyData
+    protocol: Protocol
+    output_dir: Path
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> Study:
+        """Check the parameters, check and load the data (or read it from the image cache), and fix the protocol."""
+        p = dict(parameters)
+        check_parameters(p)
+        counts = SplitCounts.of(p["negative_split_counts"], p["positive_split_counts"], p["more_positives"])
+        root = resolve_data_root(p["data_root"])
+        data = load_study_data(root, p["positive_class"], p["classes"] or None, p["image_size"], counts, p["split_seeds"])
+        protocol = make_protocol(data, p["image_size"], p["batch_size"], p["epochs"], p["patience"], p["steps_per_epoch"],
+                                 p.get("onednn", True), p.get("threads", 0))  # fmt: skip
+        return cls(p, data, protocol, output_dir_of(p["output_dir"]))
+
+    def executor(self) -> Any:
+        """Where the trainings run: None for this kernel, else the Dask cluster the parameters name."""
+        spec = DataSpec(str(self.data.root), self.data.positive, tuple(self.parameters["classes"]), self.protocol.image_size,
+                        self.data.counts, tuple(self.parameters["split_seeds"]))  # fmt: skip
+        return executor_for(self.parameters, self.protocol, spec)
+
+    @property
+    def results_dir(self) -> Path:
+        """Where the run's records are written."""
+        return self.output_dir / RESULTS_DIRNAME
+
+    def describe(self) -> str:
+        """What the study runs on and under which budget, in two lines."""
+        check = self.data.check
+        skipped = f"; {len(check.skipped)} file(s) skipped, listed below" if check.skipped else ""
+        runs = len(self.parameters["split_seeds"]) * len(self.parameters["seeds"])
+        return (f"Data: {describe_data_root(self.parameters['data_root'])}; {len(check.rows):,} usable images{skipped}.\n"
+                f"Positive (rare) class: {self.data.positive}; negative: {self.data.negative}. "
+                f"{runs} paired runs ({len(self.parameters['split_seeds'])} splits x {len(self.parameters['seeds'])} seeds); "
+                f"{self.protocol.describe()}.")  # fmt: skip
+
+    def skipped_files(self, limit: int = 20) -> list[str]:
+        """The data check's skipped files, one line each."""
+        return self.data.check.skipped_lines(limit=limit)
+
+    def split_table(self) -> Any:
+        """The sizes of every split (the same for every split seed)."""
+        return split_table(self.data.plan(self.parameters["split_seeds"][0]), self.data.counts, self.data.negative, self.data.positive)
+
+    def tasks(self, recipes: Sequence[Recipe]) -> list[Task]:
+        """Every recipe on every split seed and seed, run by run."""
+        return [Task(r, s, seed) for s in self.parameters["split_seeds"] for seed in self.parameters["seeds"] for r in recipes]
+
+    def train(self, recipes: Sequence[Recipe]) -> list[Record]:
+        """Train every recipe on every run (records already in the run folder are read back, not trained again).
+
+        The run folder is owned while this trains, unless the runner that started this notebook owns it already.
+        """
+        executor = self.executor()
+        if executor is None and self.protocol.threads:
+            start_tensorflow(onednn=self.protocol.onednn, threads=self.protocol.threads)  # this kernel trains: pin its threads
+        if os.environ.get(RUN_LOCK_ENV) == str(self.output_dir):
+            return run_tasks(self.tasks(recipes), self.protocol, self.data, self.results_dir, executor)
+        with owned(self.output_dir, "run folder"):
+            return run_tasks(self.tasks(recipes), self.protocol, self.data, self.results_dir, executor)
+
+    def save(self, experiment: str, groups: Mapping[str, tuple[str, Sequence[Record]]]) -> None:
+        """Write the experiment's manifest: which records it compared (name -> (role, records)), under which parameters."""
+        save_manifest(self.output_dir, experiment, self.parameters, self.protocol, self.parameters["split_seeds"],
+                             self.parameters["seeds"], groups)  # fmt: skip
+
+
+@dataclass
+class RunResults:
+    """A run folder read back for the summary: the baseline, each remedy's search and choice, and the references."""
+
+    output_dir: Path
+    manifests: dict[str, dict[str, Any]]
+    baseline: list[Record]
+    searches: dict[str, list[Record]]  # remedy -> every setting's records
+    chosen: dict[str, list[Record]]  # remedy -> the setting chosen on validation, per paired run
+    references: dict[str, list[Record]]
+
+    @property
+    def protocol(self) -> Protocol:
+        """The one protocol every record was made under."""
+        return self.baseline[0].protocol
+
+    def study(self, workers: int = 0, scheduler: str = "") -> Study:
+        """The study these results came from (its data checked again, or read from the image cache), to train more,
+        in this kernel or on the cluster named."""
+        parameters = next(iter(self.manifests.values()))["parameters"]
+        return Study.from_parameters({**parameters, "output_dir": str(self.output_dir), "workers": workers, "scheduler": scheduler})
+
+
+def read_run(output_dir: str | Path) -> RunResults:
+    """Read a run folder's manifests and records; refuse a folder whose experiments used different protocols."""
+    folder = output_dir_of(str(output_dir))
+    manifests = load_manifests(folder)
+    check_one_protocol(manifests)
+    baseline = groups_by_role(folder, manifests, "baseline")
+    if len(baseline) != 1:
+        raise DataError(f"{folder} holds {len(baseline)} baselines ({', '.join(baseline) or 'none'}); expected one")
+    searches = groups_by_role(folder, manifests, "remedy")
+    chosen = {name: choose_on_validation(records) for name, records in searches.items()}
+    return RunResults(folder, manifests, next(iter(baseline.values())), searches, chosen, groups_by_role(folder, manifests, "reference"))
+
+
+def compare_all(baseline: Sequence[Record], groups: Mapping[str, Sequence[Record]]) -> list[Comparison]:
+    """Every group against the baseline, paired, with Holm's correction across the groups."""
+    return holm([compare(baseline, records, name) for name, records in groups.items()])
+
+
+def say(text: str) -> None:
+    """Show a sentence written from the results as prose in the notebook (Markdown), or print it outside one."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython comes with the notebooks' requirements
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
+
+
+@dataclass
+class Sweep:
+    """Models trained at several values of x (training-set sizes or ratios): test AP per run, and each remedy's paired
+    comparison with the baseline at every x."""
+
+    x: list[Any]
+    records: dict[tuple[str, Any], list[Record]]
+    ap: dict[str, list[list[float]]]
+    gains: dict[str, list[Comparison]]
+
+    def sentences(self, name_x: Callable[[Any], str]) -> list[str]:
+        """Each remedy's comparison at each x, in words."""
+        return [f"{name_x(x)}: {c.sentence()}" for name, comparisons in self.gains.items() for x, c in zip(self.x, comparisons)]
+
+
+def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
+    """Train (name, x) -> recipe on every paired run and compare each name with "baseline" at the same x (no
+    correction across x: each x is its own question)."""
+    from .metrics import average_precision
+
+    unbalanced = "{}:{}".format(*study.data.counts.train_counts(UNBALANCED))
+    resolved = {k: replace(r, train_set=UNBALANCED) if r.train_set == unbalanced else r for k, r in recipes.items()}
+    records = study.train(list(dict.fromkeys(resolved.values())))
+    by_key = {k: [rec for rec in records if rec.recipe == r] for k, r in resolved.items()}
+    xs = list(dict.fromkeys(x for _, x in recipes))
+    names = list(dict.fromkeys(name for name, _ in recipes))
+    ap = {n: [[average_precision(r.test_labels, r.trained.test_scores) for r in by_key[(n, x)]] for x in xs] for n in names}
+    gains = {n: [compare(by_key[("baseline", x)], by_key[(n, x)], n) for x in xs] for n in names if n != "baseline"}
+    return Sweep(xs, by_key, ap, gains)
+
+
+def best_on_validation(chosen: Mapping[str, Sequence[Record]]) -> str:
+    """The remedy whose chosen settings have the best mean validation AP: picked without the test set."""
+    from .metrics import average_precision
+
+    return max(chosen, key=lambda name: np.mean([average_precision(r.val_labels, r.trained.val_scores) for r in chosen[name]]))
