@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -64,6 +63,7 @@ def gather_parameters(args: argparse.Namespace) -> tuple[dict[str, Any], dict[st
 def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     """Check everything that can be checked before a notebook starts; return the plan and the run folder."""
     from unbalanced.runner.params import ConfigError, check_known, notebook_defaults, preflight_data
+    from unbalanced.results import MANIFESTS_DIRNAME
     from unbalanced.runner.plan import Planned, plan_runs, select_notebooks
     from unbalanced.storage import PROJECT_ROOT
 
@@ -72,7 +72,10 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     if args.store:
         if given or overrides or args.workers or args.scheduler:
             raise ConfigError("--store executes the notebooks with their defaults, in their own kernels; give no parameters with it")
-        shutil.rmtree(PROJECT_ROOT / STORE_RESULTS, ignore_errors=True)  # the stored summary reads only fresh results
+        # The stored summary must read what these executions write: their manifests replace the old ones. Records are
+        # kept: each is keyed by everything that made it, so one read back is the one the training would write again.
+        for nb in notebooks:
+            (PROJECT_ROOT / STORE_RESULTS / MANIFESTS_DIRNAME / f"{nb.stem}.json").unlink(missing_ok=True)
         return [Planned(nb, nb.name, {}) for nb in notebooks], None
     default_out = f"runs/{Path(given['data_root']).name}" if given.get("data_root") else "runs/photos"
     out = Path(args.out or default_out).expanduser().resolve()

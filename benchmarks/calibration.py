@@ -3,10 +3,11 @@ interval: simulated null studies of exchangeable models.
 
     python benchmarks/calibration.py                     # 400 studies per setting, a few minutes on 2 cores
 
-Each simulated paired run draws a test set (1,000 negatives, 100 positives at the deployment ratio), an image
-difficulty that both models share, and two models of the same expected quality, each with its own training noise
-(the run-to-run spread of AP is about 0.04 at `--run-noise 0.15`, as measured between seeds on the real photos).
-A method's false-positive rate is the share of studies whose 95 % interval excludes zero.
+Each simulated split draws a test set (1,000 negatives, 100 positives at the deployment ratio), an image difficulty
+that both models share and, in the designs with a split effect, a tilt that favours one model on that split only
+(as a remedy can suit one cut of the data better than another); each paired run adds two models of the same
+expected quality with their own training noise. A method's false-positive rate is the share of null studies whose
+95 % interval excludes zero.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from unbalanced.training import Recipe, Trained  # noqa: E402
 PROTOCOL = Protocol("/simulated", "-", "dogs", 32, (1000, 1000, 1000), (100, 100, 100), 1000, 32, 8, 3, 35, True, 0, "-")
 
 
-def null_study(rng: np.random.Generator, splits: int, seeds: int, run_noise: float) -> tuple[list[Record], list[Record]]:
+def null_study(rng: np.random.Generator, splits: int, seeds: int, run_noise: float, split_effect: float) -> tuple[list[Record], list[Record]]:
     """Baseline and 'remedy' records of one simulated study in which both are the same recipe in distribution."""
     base, other = [], []
     for split in range(splits):
         labels = np.r_[np.zeros(1000, int), np.ones(100, int)]
         difficulty = rng.normal(0, 1, len(labels))
+        tilt = rng.normal(0, split_effect)
         for seed in range(seeds):
             for records, name in ((base, "baseline"), (other, "same recipe")):
-                quality = 1.0 + rng.normal(0, run_noise)
+                quality = 1.0 + rng.normal(0, run_noise) + (tilt if name != "baseline" else 0.0)
                 scores = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
                 trained = Trained(1, 1, 35, 0.1, {"loss": [1.0], "val_ap": [0.5]}, scores, scores)
                 task = Task(Recipe(name), split, seed)
@@ -43,12 +45,12 @@ def null_study(rng: np.random.Generator, splits: int, seeds: int, run_noise: flo
     return base, other
 
 
-def rates(studies: int, splits: int, seeds: int, run_noise: float, n_boot: int) -> dict[str, float]:
+def rates(studies: int, splits: int, seeds: int, run_noise: float, split_effect: float, n_boot: int) -> dict[str, float]:
     """False-positive rates of the study's interval and of the bootstrap's percentile interval."""
     rng = np.random.default_rng(0)
     t_interval = percentile = 0
     for i in range(studies):
-        base, other = null_study(rng, splits, seeds, run_noise)
+        base, other = null_study(rng, splits, seeds, run_noise, split_effect)
         c = compare(base, other, "null", n_boot=n_boot, seed=i)
         t_interval += c.low > 0 or c.high < 0
         low, high = np.percentile(bootstrap_differences(paired(base, other), n_boot, seed=i), [2.5, 97.5])
@@ -61,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--studies", type=int, default=400)
     p.add_argument("--n-boot", type=int, default=500)
-    p.add_argument("--run-noise", type=float, default=0.15)
+    p.add_argument("--run-noise", type=float, default=0.15, help="training noise of a model's quality (AP spread about 0.04)")
+    p.add_argument("--split-effect", type=float, default=0.15, help="spread of the split-level tilt in the designs that have one")
     p.add_argument("--json", default="runs/calibration.json")
     args = p.parse_args(argv)
-    designs = [(3, 1), (5, 1), (1, 3), (3, 2), (5, 2)]
-    rows = {f"{splits} split(s) x {seeds} seed(s)": rates(args.studies, splits, seeds, args.run_noise, args.n_boot)
-            for splits, seeds in designs}  # fmt: skip
+    designs = [(3, 1, 0.0), (5, 1, 0.0), (3, 2, 0.0), (3, 2, args.split_effect), (5, 2, args.split_effect)]
+    rows = {f"{splits} splits x {seeds} seed(s){', split effect' if effect else ''}":
+            rates(args.studies, splits, seeds, args.run_noise, effect, args.n_boot) for splits, seeds, effect in designs}  # fmt: skip
     print(f"| design ({args.studies} null studies each) | study's interval (t over the two-level bootstrap) | bootstrap percentile |")
     print("| --- | --- | --- |")
     for design, r in rows.items():

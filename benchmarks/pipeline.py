@@ -56,12 +56,14 @@ def original_dataset(files: list[str], labels: list[int], image_size: int, batch
 
 
 def labelled_files(data_root: Path, per_class: int | None = None) -> tuple[list[str], list[int]]:
-    """The data root's JPEG files (the first per_class of each class, by name) and their labels (dogs = 1)."""
+    """The data root's files as the project lists them (the first per_class of each class) and their labels (dogs = 1)."""
+    from unbalanced.files import find_class_files
+
+    found = find_class_files(data_root, ["cats", "dogs"])
     files, labels = [], []
     for label, name in enumerate(("cats", "dogs")):
-        found = sorted(str(p) for p in (data_root / "train" / name).glob("*.jpg"))[:per_class]
-        files += found
-        labels += [label] * len(found)
+        files += [str(p) for p in found[name][:per_class]]
+        labels += [label] * len(found[name][:per_class])
     return files, labels
 
 

@@ -94,6 +94,44 @@ def child(mode: str, output_dir: str, epochs: int) -> dict[str, Any]:
             "task_s": sum(r.trained.seconds for r in records), "timings_s": timings}  # fmt: skip
 
 
+def cost_child(rounds: int = 5) -> dict[str, Any]:
+    """What the per-training overheads the project cut cost, side by side in one process (32 px, 1,100 images):
+    one call into TensorFlow per update or per epoch; scoring in batches of 32 or 256; Keras' metrics or none."""
+    import numpy as np
+
+    from unbalanced.runtime import seed_everything, start_tensorflow
+
+    start_tensorflow(onednn=True)
+    import keras
+
+    from unbalanced.datasets import make_dataset, shuffled_stream
+    from unbalanced.model import build_cnn
+
+    seed_everything(1)
+    x = np.random.default_rng(0).integers(0, 255, (1100, 32, 32, 3), dtype=np.uint8)
+    y = (np.arange(1100) < 100).astype(np.float32)
+    old_metrics = [keras.metrics.AUC(name="pr_auc", curve="PR"), keras.metrics.AUC(name="roc_auc"), keras.metrics.Precision(), keras.metrics.Recall()]
+    variants = {"one call per update, Keras metrics": (1, old_metrics), "one call per update": (1, []), "one call per epoch": (35, [])}
+    models = {}
+    for name, (spe, metrics) in variants.items():
+        m = build_cnn(32)
+        m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=metrics, steps_per_execution=spe)
+        m.fit(shuffled_stream(x, y, 32, 0), steps_per_epoch=35, epochs=1, verbose=0)  # tracing: not timed
+        models[name] = m
+    epoch = {name: [] for name in variants}
+    scoring = {32: [], 256: []}
+    for r in range(rounds):
+        for name in list(variants)[r % 3 :] + list(variants)[: r % 3]:
+            start = time.perf_counter()
+            models[name].fit(shuffled_stream(x, y, 32, r), steps_per_epoch=35, epochs=1, verbose=0)
+            epoch[name].append(time.perf_counter() - start)
+        for batch in (32, 256) if r % 2 else (256, 32):
+            start = time.perf_counter()
+            models["one call per epoch"].predict(make_dataset(x, y, batch), verbose=0)
+            scoring[batch].append(time.perf_counter() - start)
+    return {"epoch_s": epoch, "scoring_1100_s": scoring}
+
+
 def run_child(mode: str, scratch: Path, epochs: int) -> dict[str, Any]:
     """One mode in a fresh process, with its own run folder and a warm, shared image cache."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(scratch / mode), str(epochs)]
@@ -149,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.child:
         mode, output_dir, epochs = args.child
-        print(json.dumps(child(mode, output_dir, int(epochs))))
+        print(json.dumps(cost_child() if mode == "cost" else child(mode, output_dir, int(epochs))))
         return 0
     raw = []
     with tempfile.TemporaryDirectory(prefix="unbalanced-throughput-") as scratch:
@@ -159,14 +197,21 @@ def main(argv: list[str] | None = None) -> int:
             for mode in order:
                 print(f"[{time.strftime('%H:%M:%S')}] round {r + 1}/{args.rounds}: {MODES[mode]}", file=sys.stderr, flush=True)
                 raw.append(run_child(mode, Path(scratch) / f"round-{r}", args.epochs))
+        print(f"[{time.strftime('%H:%M:%S')}] the cost of one training's overheads", file=sys.stderr, flush=True)
+        cost = run_child("cost", Path(scratch), 0)
     summary = summarise(raw)
     from unbalanced.runtime import processor_kind
 
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": {"cpus": os.cpu_count(), "processor": processor_kind(),
-              "platform": platform.platform()}, "summary": summary, "raw": raw}  # fmt: skip
+              "platform": platform.platform()}, "summary": summary, "raw": raw, "cost": cost}  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=1))
     print(table(summary, raw))
+    med = {k: statistics.median(v) for k, v in cost["epoch_s"].items()}
+    base = med["one call per update, Keras metrics"]
+    print("\nOne epoch (35 updates), median of 5 in turns: " + ", ".join(f"{k} {v:.2f} s ({v / base:.2f})" for k, v in med.items()))
+    s32, s256 = (statistics.median(cost["scoring_1100_s"][b]) for b in (32, 256))
+    print(f"Scoring 1,100 images: batches of 32 {s32:.2f} s, of 256 {s256:.2f} s ({s256 / s32:.2f})")
     print(f"\n{os.cpu_count()} CPUs ({processor_kind()}); figures in {args.json}")
     return 0
 

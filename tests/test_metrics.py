@@ -89,17 +89,27 @@ def test_mean_sd_of_one_run_has_no_spread_and_says_so():
     assert format_mean_sd([0.3, 0.5]) == "0.400 ± 0.141"
 
 
-def _records_of(recipe, val_scores_by_run):
+def _records_of(recipe, val_scores_by_split, seeds=(1,)):
     labels = np.array([0, 0, 1, 1])
-    return [fake_record(recipe, run, 1, (labels, np.array(v)), (labels, np.full(4, np.nan))) for run, v in enumerate(val_scores_by_run)]
+    return [fake_record(recipe, split, seed, (labels, np.array(v)), (labels, np.full(4, np.nan)))
+            for split, v in enumerate(val_scores_by_split) for seed in seeds]  # fmt: skip
 
 
-def test_the_setting_is_chosen_per_run_from_validation_alone_ties_keeping_the_first():
-    weak = _records_of(class_weight(3), [[0.1, 0.6, 0.4, 0.9], [0.2, 0.1, 0.8, 0.9]])
-    strong = _records_of(class_weight(10), [[0.1, 0.2, 0.8, 0.9], [0.2, 0.1, 0.8, 0.9]])
+GOOD, POOR = [0.1, 0.2, 0.8, 0.9], [0.9, 0.8, 0.1, 0.2]  # validation AP 1.0 and 0.417
+
+
+def test_each_run_takes_the_setting_the_other_splits_validation_prefers():
+    weak = _records_of(class_weight(3), [GOOD, POOR, POOR])
+    strong = _records_of(class_weight(10), [POOR, GOOD, GOOD])
     chosen = choose_on_validation(weak + strong)  # the test scores are NaN: reading them would show
-    assert [r.recipe.setting for r in chosen] == ["w = 10", "w = 3"]  # run 1 is a tie: the setting listed first
-    assert most_chosen(chosen).recipe.setting == "w = 10"
+    # split 0: the others (1, 2) prefer w = 10, although its own validation prefers w = 3; splits 1, 2: a tie, 1-1
+    assert [r.recipe.setting for r in chosen] == ["w = 10", "w = 3", "w = 3"]  # ties keep the setting listed first
+    assert [r.run for r in chosen] == [(0, 1), (1, 1), (2, 1)] and most_chosen(chosen).recipe.setting == "w = 3"
+
+
+def test_a_single_split_falls_back_to_its_own_validation():
+    chosen = choose_on_validation(_records_of(class_weight(3), [POOR], seeds=(1, 2)) + _records_of(class_weight(10), [GOOD], seeds=(1, 2)))
+    assert [r.recipe.setting for r in chosen] == ["w = 10", "w = 10"]
 
 
 def test_record_metrics_names_models_by_group_and_the_summary_counts_runs():

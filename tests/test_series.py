@@ -18,7 +18,6 @@ SMALL = [
     "-p", "image_size=16", "-p", "epochs=2", "-p", "patience=1", "-p", "batch_size=16", "-p", "split_seeds=[0, 1, 2]",
     "-p", "negative_split_counts=[40, 30, 40]", "-p", "positive_split_counts=[8, 10, 10]", "-p", "more_positives=30",
 ]  # fmt: skip
-SWEEPS = ["-p", "ratios=[1, 5]", "-p", "data_sizes=[20, 40]"]  # notebooks 08 and 99 declare these
 
 
 def _records(folder: Path) -> dict[str, str]:
@@ -26,18 +25,21 @@ def _records(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_the_whole_series_and_its_summary_on_demo_images(tmp_path: Path):
-    assert run_series.main(["--data-root", "demo", "--out", str(tmp_path), *SMALL, *SWEEPS]) == 0
+def test_a_series_and_its_summary_on_demo_images(tmp_path: Path):
+    """The remedy notebooks are re-executed by nbval on real photos; here the runner's plumbing: the baseline trained
+    once and read back, manifests written, and the summary reading them and training its data-size reference."""
+    assert run_series.main(["--notebooks", "01", "02", "06", "99", "--data-root", "demo", "--out", str(tmp_path), *SMALL,
+                            "-p", "data_sizes=[20, 40, 60]"]) == 0  # fmt: skip
     manifests = sorted(p.stem for p in (tmp_path / "experiments").glob("*.json"))
-    assert manifests == ["01_balanced_vs_unbalanced", "02_class_weights", "03_oversampling", "04_undersampling",
-                         "05_oversampling_augmentation", "06_bias_and_threshold", "07_focal_loss", "08_imbalance_ratio"]  # fmt: skip
+    assert manifests == ["01_balanced_vs_unbalanced", "02_class_weights", "06_bias_and_threshold"]
     baseline = [name for name in _records(tmp_path) if name.startswith("baseline_split")]
     assert len(baseline) == 3  # trained once, read back by every later notebook
     record = json.loads((tmp_path / "results" / baseline[0]).read_text())
     assert record["protocol"]["steps_per_epoch"] == 3 and record["updates"] == 3 * record["best_epoch"]  # ceil(48 / 16)
+    assert len([name for name in _records(tmp_path) if "_20to" in name or "_60to" in name]) == 2 * 2 * 3  # 40 is the default size
     summary = (tmp_path / "99_summary.ipynb").read_text()
-    for remedy in ("class weights", "oversampling + augmentation", "undersampling", "initial bias", "focal loss", "more positives"):
-        assert remedy in summary
+    for name in ("class weights", "initial bias", "more positives", "balanced, same size", "Holm-adjusted p"):
+        assert name in summary
     assert "synthetic demo images" in (tmp_path / FIRST.name).read_text()
 
 

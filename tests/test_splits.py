@@ -37,7 +37,9 @@ def test_training_sets_nest_the_unbalanced_set_inside_the_others():
     unbalanced = plan.training_set(*COUNTS.train_counts(UNBALANCED))
     control = plan.training_set(*COUNTS.train_counts(CONTROL))
     assert len(control) == len(unbalanced) and control.positives == len(control) // 2  # size-matched and balanced
-    assert {f for f in unbalanced.files if "/dogs/" in f} <= set(control.files)  # the baseline's positives are in it too
+    assert {f for f in unbalanced.files if "/dogs/" in f} <= set(control.files)  # all of the baseline's positives
+    control_cats = [f for f in control.files if "/cats/" in f]
+    assert control_cats == [f for f in unbalanced.files if "/cats/" in f][: len(control_cats)]  # the first of its negatives
     smaller, larger = plan.training_set(5, 1), plan.training_set(10, 2)
     assert set(smaller.files) < set(larger.files)  # the data-size sweep nests as well
 

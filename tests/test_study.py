@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import demo_study
 
@@ -49,4 +50,6 @@ def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
                            ("w = 3", 14): sized(class_weight(3), 14, 4), ("w = 3", 7): sized(class_weight(3), 7, 2)})  # fmt: skip
     assert [r.key for r in result.records[("baseline", 14)]] == [r.key for r in base]  # the unbalanced set's records, reused
     assert len(result.ap["baseline"]) == 2 and len(result.gains["w = 3"]) == 2
-    assert result.sentences(lambda n: f"With {n}")[0].startswith("With 14: w = 3: ")
+    assert all(c.verdict != "pending" and not np.isnan(c.p_holm) for c in result.gains["w = 3"])  # corrected at each size
+    sentence = result.sentences(lambda n: f"With {n}")[0]
+    assert sentence.startswith("With 14: w = 3: ") and f"Holm-adjusted p = {result.gains['w = 3'][0].p_holm:.3f}" in sentence

@@ -162,16 +162,25 @@ def operating_point_table(metrics: Any, model: str) -> Any:
 
 
 def choose_on_validation(records: Sequence[Record]) -> list[Record]:
-    """Per paired run, the record (setting) with the best validation AP; ties keep the setting listed first.
+    """Per paired run, the setting with the best mean validation AP over the *other* split seeds' runs; ties keep the
+    setting listed first.
 
+    Choosing from a run's own validation AP would let the remedy keep the luckiest of its trainings in that run,
+    luck that the same run's test set shares, while the baseline gets one draw; choosing from the other splits
+    removes that advantage. With a single split seed there are no others, and the run's own validation AP decides.
     Only validation scores are read: the test set plays no part in any choice.
     """
-    chosen: dict[tuple[int, int], tuple[float, Record]] = {}
+    settings = list(dict.fromkeys(r.recipe.setting for r in records))
+    val_ap = {r.run: {} for r in records}
     for r in records:
-        ap = average_precision(r.val_labels, r.trained.val_scores)
-        if r.run not in chosen or ap > chosen[r.run][0]:
-            chosen[r.run] = (ap, r)
-    return [chosen[run][1] for run in sorted(chosen)]
+        val_ap[r.run][r.recipe.setting] = average_precision(r.val_labels, r.trained.val_scores)
+    chosen = []
+    for run in sorted(val_ap):
+        others = [aps for other, aps in val_ap.items() if other[0] != run[0]] or [val_ap[run]]
+        mean = {s: np.mean([aps[s] for aps in others if s in aps]) for s in settings}
+        best = max(settings, key=lambda s: (mean[s], -settings.index(s)))
+        chosen.append(next(r for r in records if r.run == run and r.recipe.setting == best))
+    return chosen
 
 
 def most_chosen(chosen: Sequence[Record]) -> Record:

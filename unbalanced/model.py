@@ -46,7 +46,8 @@ def compile_model(model: Any, loss: Any = "binary_crossentropy", learning_rate: 
 
     No Keras metrics: every figure the study reports is computed from predictions with scikit-learn's definitions,
     and Keras' own (a 200-bucket PR-AUC among them) would only cost time in every step. `steps_per_execution` runs
-    that many updates per call into TensorFlow: for a model this small, the per-call overhead is a third of an epoch.
+    that many updates per call into TensorFlow: for a model this small, each call's overhead is a large share of an
+    update (docs/performance.md).
     """
     import keras
 
@@ -61,7 +62,7 @@ def initialised_model(image_size: int, output_bias: float | None, loss: Any, los
     """Return the compiled CNN in exactly the state a fresh build under the current seed has, reusing traced functions.
 
     Keras traces a new model's training and prediction steps on first use, which costs more than an epoch of these
-    small models. So one compiled model per (image size, output bias, loss) is kept, and each call builds a fresh
+    small models takes. So one compiled model per (image size, output bias, loss) is kept, and each call builds a fresh
     model only to copy its variables (weights and dropout seeds) into it and resets the optimizer: training is then
     bit-identical to a freshly compiled model's (tests/test_model.py checks it). `loss_key` names the loss.
     """

@@ -164,6 +164,11 @@ def read_run(output_dir: str | Path) -> RunResults:
     if len(baseline) != 1:
         raise DataError(f"{folder} holds {len(baseline)} baselines ({', '.join(baseline) or 'none'}); expected one")
     searches = groups_by_role(folder, manifests, "remedy")
+    sizes = {name: len({r.recipe.setting for r in records}) for name, records in searches.items()}
+    searched = {k for k in sizes.values() if k > 1}
+    if len(searched) > 1:
+        print("warning: the remedies' searches differ in size (" + ", ".join(f"{n} {k}" for n, k in sizes.items())
+              + " settings): a larger search has more chances to find a lucky setting")  # fmt: skip
     chosen = {name: choose_on_validation(records) for name, records in searches.items()}
     return RunResults(folder, manifests, next(iter(baseline.values())), searches, chosen, groups_by_role(folder, manifests, "reference"))
 
@@ -197,14 +202,15 @@ class Sweep:
     ap: dict[str, list[list[float]]]
     gains: dict[str, list[Comparison]]
 
-    def sentences(self, name_x: Callable[[Any], str]) -> list[str]:
-        """Each remedy's comparison at each x, in words."""
-        return [f"{name_x(x)}: {c.sentence()}" for name, comparisons in self.gains.items() for x, c in zip(self.x, comparisons)]
+    def sentences(self, name_x: Callable[[Any], str], provisional: bool = False) -> list[str]:
+        """Each remedy's comparison at each x, in words: with its verdict, or (provisional) its numbers alone."""
+        return [f"{name_x(x)}: {c.provisional_sentence() if provisional else c.sentence()}"
+                for comparisons in self.gains.values() for x, c in zip(self.x, comparisons)]  # fmt: skip
 
 
 def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
-    """Train (name, x) -> recipe on every paired run and compare each name with "baseline" at the same x (no
-    correction across x: each x is its own question)."""
+    """Train (name, x) -> recipe on every paired run and compare each name with "baseline" at the same x, with
+    Holm's correction across the names at each x (none across x: each x is its own question)."""
     from .metrics import average_precision
 
     unbalanced = "{}:{}".format(*study.data.counts.train_counts(UNBALANCED))
@@ -214,7 +220,9 @@ def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
     xs = list(dict.fromkeys(x for _, x in recipes))
     names = list(dict.fromkeys(name for name, _ in recipes))
     ap = {n: [[average_precision(r.test_labels, r.trained.test_scores) for r in by_key[(n, x)]] for x in xs] for n in names}
-    gains = {n: [compare(by_key[("baseline", x)], by_key[(n, x)], n) for x in xs] for n in names if n != "baseline"}
+    remedies = [n for n in names if n != "baseline"]
+    per_x = [holm([compare(by_key[("baseline", x)], by_key[(n, x)], n) for n in remedies]) for x in xs]  # across remedies
+    gains = {n: [comparisons[k] for comparisons in per_x] for k, n in enumerate(remedies)}
     return Sweep(xs, by_key, ap, gains)
 
 

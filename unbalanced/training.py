@@ -19,8 +19,8 @@ from .model import initial_bias, initialised_model
 from .runtime import seed_everything
 from .splits import CONTROL, MORE_POSITIVES, UNBALANCED
 
-BASELINE = "baseline"
-SCORING_BATCH = 256  # predictions in larger batches: half the time of the training batch size, same model  # the plain unbalanced model every remedy is compared with, fixed before any result is seen
+BASELINE = "baseline"  # the plain unbalanced model every remedy is compared with, fixed before any result is seen
+SCORING_BATCH = 256  # predictions in larger batches than training's: fewer calls into TensorFlow per image
 
 
 @dataclass(frozen=True)
