@@ -95,9 +95,10 @@ ENDRAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")  # every spelling Liquid accepts 
 
 
 def raw(text: str) -> str:
-    """Wrap text in {% raw %} so Jekyll prints {{ }} and {% %} instead of running them; an end-of-raw tag inside the
-    text is closed around and printed as a Liquid string, so it cannot end the block early."""
-    return "{% raw %}" + ENDRAW.sub(lambda m: "{% endraw %}{{ '" + m.group(0) + "' }}{% raw %}", text) + "{% endraw %}"
+    """Wrap text in {% raw %} so Jekyll prints {{ }} and {% %} instead of running them. An end-of-raw tag inside the
+    text loses its first brace to a Liquid string printed outside the block, so the block sees no such tag (Liquid's
+    tokenizer cannot hold a whole tag inside a string)."""
+    return "{% raw %}" + ENDRAW.sub(lambda m: "{% endraw %}{{ '{' }}{% raw %}" + m.group(0)[1:], text) + "{% endraw %}"
 
 
 def protect_liquid(body: str) -> str:

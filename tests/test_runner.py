@@ -18,6 +18,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 import run_series
+from unbalanced.locks import LOCK_NAME
 from unbalanced.runner.params import ConfigError, load_config, notebook_parameters, parse_assignment, type_error
 from unbalanced.runner.plan import NOTEBOOK_DIR, plan_runs, select_notebooks
 
@@ -142,7 +143,8 @@ def notebooks(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file of a run folder but its owner lock (whose content names the run holding it, if any)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_NAME}
 
 
 def _start(notebooks: tuple[Path, Path], out: Path, marker: Path, wait_s: float) -> subprocess.Popen:
@@ -166,7 +168,7 @@ def test_a_notebook_is_written_whole_only_when_it_completes(notebooks, tmp_path:
     assert (out / "result.txt").read_text() == "waited 0.1" and (out / "second.txt").read_text() == "ran "
     executed = nbformat.read(out / "first.ipynb", as_version=4)
     assert executed.metadata.papermill.parameters == {"output_dir": str(out), "wait_s": 0.1}
-    assert not list(out.glob(".*"))  # no hidden partial copy left
+    assert [p.name for p in out.glob(".*")] == [LOCK_NAME] and (out / LOCK_NAME).read_text() == ""  # no partial copy, no owner left
 
 
 @pytest.mark.slow
@@ -244,7 +246,7 @@ def test_two_runs_started_together_into_one_folder_one_proceeds_the_other_names_
     assert "--out names another run folder" in loser
     marker = (out / "second.txt").read_text().removeprefix("ran ")
     assert marker == str(tmp_path / f"marker-{runs.index(winner)}")  # the winner's output, whole
-    assert (out / "result.txt").read_text() == "waited 3.0" and not list(out.glob(".*partial*"))
+    assert (out / "result.txt").read_text() == "waited 3" and not list(out.glob(".*partial*"))
 
 
 @pytest.mark.slow
