@@ -17,6 +17,7 @@ from unbalanced.metrics import (
     best_f1_threshold,
     choose_on_validation,
     format_mean_sd,
+    long_table,
     mean_sd,
     most_chosen,
     operating_point,
@@ -118,8 +119,11 @@ def test_record_metrics_names_models_by_group_and_the_summary_counts_runs():
                for r, s in ((baseline(), np.array([0.1, 0.2, 0.3, 0.4, 0.45])), (class_weight(3), np.array([0.3, 0.5, 0.2, 0.9, 0.8])))]  # fmt: skip
     metrics = record_metrics({"baseline": records[::2], "class weights": records[1::2]})
     table = summary_table(metrics)
-    assert list(table.index) == ["baseline", "class weights"] and table["runs"].tolist() == [2, 2]
+    assert list(table.index) == ["baseline", "class weights"] and list(table.columns)[:2] == ["AP", "ROC-AUC"]
     assert table.loc["class weights", "AP"] == "1.000 ± 0.000" and table.loc["baseline", "AP"] == "1.000 ± 0.000"
     # prior 0.1 in training, 0.4 in validation: the corrected threshold is 0.06 / 0.42 = 0.143
-    assert table.loc["baseline", "precision @ prior-corrected"] == "0.500 ± 0.000"  # 4 scores reach it, 2 positives
-    assert table.loc["class weights", "precision @ prior-corrected"] == "0.400 ± 0.000"  # all 5 reach it
+    table = summary_table(metrics, points=("prior-corrected",), columns=("precision",))
+    assert table.loc["baseline", "precision (threshold prior-corrected)"] == "0.500 ± 0.000"  # 4 scores reach it, 2 positives
+    assert table.loc["class weights", "precision (threshold prior-corrected)"] == "0.400 ± 0.000"  # all 5 reach it
+    long = long_table(metrics)
+    assert len(long) == 2 * 4 and long.loc[("baseline", "prior-corrected"), "precision"] == "0.500 ± 0.000"

@@ -59,9 +59,9 @@ def test_every_masked_cell_says_why(path: Path):
             assert reason.startswith("# ") and len(reason) > 30, cell.source
 
 
-def test_at_most_one_cell_of_the_series_is_masked_whole():
+def test_only_the_summarys_two_verdict_lists_are_masked_whole():
     masked = [p.stem for p in NOTEBOOKS for c in nbformat.read(p, as_version=4).cells if "# NBVAL_IGNORE_OUTPUT" in c.source]
-    assert masked == ["99_summary"]  # the ranking's order; everything else is compared, trained numbers sanitized
+    assert masked == ["99_summary", "99_summary"]  # which remedies a verdict names; the rest is compared, trained numbers sanitized
 
 
 def test_the_first_notebook_shows_real_photos():

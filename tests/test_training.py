@@ -24,7 +24,7 @@ def test_recipes_name_the_remedy_and_its_setting():
     assert training.baseline().label == "baseline"
     assert training.class_weight(10).label == "class weights (w = 10)"
     assert training.oversampling(0.25).label == "oversampling (25 % positives)"
-    assert training.undersampling(3).label == "undersampling (3 : 1)"
+    assert training.undersampling(3).label == "undersampling (3 negatives per positive)"
     assert training.focal_loss(0.25, 2).label == "focal loss (α = 0.25, γ = 2)" and training.focal_loss(0.25, 2).output_bias
     assert training.balanced_control().train_set == CONTROL and training.more_positives().train_set == MORE_POSITIVES
     assert sized(training.class_weight(3), 500, 50).train_set == "500:50"

@@ -31,7 +31,7 @@ def resolve_data_root(data_root: str) -> Path:
 def describe_data_root(data_root: str) -> str:
     """How the notebooks name the data: the bundled photos, the synthetic demo, or the folder."""
     if not data_root:
-        return "the bundled Kaggle cat and dog photos (64 x 64)"
+        return "the bundled Kaggle cat and dog photos (64 × 64, read at the image size below)"
     return "the synthetic demo images (coloured blobs, not photos)" if data_root == DEMO else data_root
 
 

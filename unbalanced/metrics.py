@@ -135,22 +135,30 @@ def record_metrics(groups: Mapping[str, Sequence[Record]], target_recall: float 
     return pd.DataFrame(rows)
 
 
-MAIN_POINTS = ("best F1 on validation", "prior-corrected")
+MAIN_POINTS = ("0.5", "best F1 on validation")
 
 
 def summary_table(metrics: Any, points: Sequence[str] = MAIN_POINTS, columns: Sequence[str] = ("recall", "precision")) -> Any:
-    """Per model, 'mean ± sd' over runs: AP and ROC-AUC, then the given metrics at each operating point."""
+    """Per model, 'mean ± sd' over runs of the test set's AP and ROC-AUC, then the given metrics at each operating
+    point (its threshold chosen without the test set)."""
     import pandas as pd
 
     models = list(dict.fromkeys(metrics["model"]))
     first = metrics[metrics["operating point"] == OPERATING_POINTS[0]].groupby("model", sort=False)
-    table = pd.DataFrame({"runs": first.size(), "AP": first["AP"].apply(format_mean_sd),
-                          "ROC-AUC": first["ROC-AUC"].apply(format_mean_sd)})  # fmt: skip
+    table = pd.DataFrame({"AP": first["AP"].apply(format_mean_sd), "ROC-AUC": first["ROC-AUC"].apply(format_mean_sd)})
     for point in points:
         sub = metrics[metrics["operating point"] == point].groupby("model", sort=False)
         for col in columns:
-            table[f"{col} @ {point}"] = sub[col].apply(format_mean_sd)
+            table[f"{col} (threshold {point})"] = sub[col].apply(format_mean_sd)
     return table.reindex(models)
+
+
+def long_table(metrics: Any) -> Any:
+    """Every model at every operating point, one row each: threshold, precision, recall and F1, 'mean ± sd' over runs."""
+    import pandas as pd
+
+    grouped = metrics.groupby(["model", "operating point"], sort=False)
+    return pd.DataFrame({c: grouped[c].apply(format_mean_sd) for c in ("threshold", "precision", "recall", "F1")})
 
 
 def operating_point_table(metrics: Any, model: str) -> Any:

@@ -8,28 +8,36 @@ from typing import Any, Hashable
 import numpy as np
 
 
-def build_cnn(image_size: int, output_bias: float | None = None) -> Any:
-    """Build the original post's 3-conv CNN (32/64/128 filters, dropout 0.15/0.15/0.4, dense 64, sigmoid)."""
-    import keras
-    from keras import layers
+def build_cnn(image_size: int, output_bias: float | None = None, seed: int = 0) -> Any:
+    """Build the original post's 3-conv CNN (32/64/128 filters, dropout 0.15/0.15/0.4, dense 64, sigmoid).
 
-    bias = keras.initializers.Constant(output_bias) if output_bias is not None else "zeros"
-    conv = dict(kernel_size=(3, 3), padding="same", kernel_initializer="he_uniform", activation="relu")
+    Every initializer and dropout layer gets its own seed derived from `seed`: left unseeded, Keras draws their
+    seeds from Python's global random generator, which other threads of the process (a Dask worker's, for one) also
+    draw from, and the same seed would then not always give the same model.
+    """
+    import keras
+    from keras import initializers, layers
+
+    seeds = iter(range(1000 * seed, 1000 * seed + 100))
+    bias = initializers.Constant(output_bias) if output_bias is not None else "zeros"
+    conv = lambda filters: layers.Conv2D(filters, (3, 3), padding="same", activation="relu",  # noqa: E731
+                                         kernel_initializer=initializers.HeUniform(seed=next(seeds)))  # fmt: skip
     return keras.Sequential(
         [
             keras.Input(shape=(image_size, image_size, 3)),
-            layers.Conv2D(32, **conv),
+            conv(32),
             layers.MaxPool2D((2, 2)),
-            layers.Dropout(0.15),
-            layers.Conv2D(64, **conv),
+            layers.Dropout(0.15, seed=next(seeds)),
+            conv(64),
             layers.MaxPool2D((2, 2)),
-            layers.Dropout(0.15),
-            layers.Conv2D(128, **conv),
+            layers.Dropout(0.15, seed=next(seeds)),
+            conv(128),
             layers.MaxPool2D((2, 2)),
             layers.Flatten(),
-            layers.Dense(64, activation="relu", kernel_initializer="he_uniform"),
-            layers.Dropout(0.4),
-            layers.Dense(1, activation="sigmoid", bias_initializer=bias),
+            layers.Dense(64, activation="relu", kernel_initializer=initializers.HeUniform(seed=next(seeds))),
+            layers.Dropout(0.4, seed=next(seeds)),
+            layers.Dense(1, activation="sigmoid", kernel_initializer=initializers.GlorotUniform(seed=next(seeds)),
+                         bias_initializer=bias),  # fmt: skip
         ],
         name="cnn",
     )
@@ -58,7 +66,8 @@ def compile_model(model: Any, loss: Any = "binary_crossentropy", learning_rate: 
 _COMPILED_MODELS: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
 
 
-def initialised_model(image_size: int, output_bias: float | None, loss: Any, loss_key: Hashable, steps_per_execution: int = 1) -> Any:
+def initialised_model(image_size: int, output_bias: float | None, loss: Any, loss_key: Hashable, steps_per_execution: int = 1,
+                      seed: int = 0) -> Any:  # fmt: skip
     """Return the compiled CNN in exactly the state a fresh build under the current seed has, reusing traced functions.
 
     Keras traces a new model's training and prediction steps on first use, which costs more than an epoch of these
@@ -66,7 +75,7 @@ def initialised_model(image_size: int, output_bias: float | None, loss: Any, los
     model only to copy its variables (weights and dropout seeds) into it and resets the optimizer: training is then
     bit-identical to a freshly compiled model's (tests/test_model.py checks it). `loss_key` names the loss.
     """
-    fresh = build_cnn(image_size, output_bias)  # draws the initial weights and dropout seeds from the current seed
+    fresh = build_cnn(image_size, output_bias, seed)  # the seed's initial weights and dropout seeds
     key = (image_size, output_bias, loss_key, steps_per_execution)
     if key not in _COMPILED_MODELS:
         model = compile_model(fresh, loss=loss, steps_per_execution=steps_per_execution)

@@ -60,8 +60,8 @@ class Comparison:
         return self.splits >= MIN_SPLITS
 
     def _numbers(self) -> str:
-        return (f"{self.remedy}: {self.difference:+.3f} AP (95 % interval {self.low:+.3f} to {self.high:+.3f}, before "
-                f"correction), higher in {self.wins} of {self.runs} paired runs")  # fmt: skip
+        return (f"{self.remedy}: {signed(self.difference)} AP (95 % interval {signed(self.low)} to {signed(self.high)}, "
+                f"before correction), higher in {self.wins} of {self.runs} paired runs")  # fmt: skip
 
     def _too_few(self) -> str:
         return f"{self.remedy}: {TOO_FEW} ({self.splits} split{'s' * (self.splits != 1)}; at least {MIN_SPLITS} independent splits are needed)."
@@ -73,11 +73,19 @@ class Comparison:
         verdict = f"{NO_DIFFERENCE} (this study cannot tell it from the baseline)" if self.verdict == NO_DIFFERENCE else self.verdict
         return f"{self._numbers()}; Holm-adjusted p = {self.p_holm:.3f}: {verdict}."
 
-    def provisional_sentence(self) -> str:
-        """The comparison before the correction across remedies, which only the summary can apply: no verdict yet."""
+    def provisional_sentence(self, secondary: bool = False) -> str:
+        """The comparison before any correction, and no verdict: a remedy's, whose correction across all remedies the
+        summary applies, or (secondary) a comparison outside that family, which no verdict is drawn from."""
         if not self.judged:
             return self._too_few()
+        if secondary:
+            return f"{self._numbers()}; p = {self.p_value:.3f}, uncorrected: a secondary comparison, outside the summary's verdicts."
         return f"{self._numbers()}; p = {self.p_value:.3f} before the correction across all remedies, which the summary applies."
+
+
+def signed(x: float) -> str:
+    """A difference with its sign and three decimals; a value that rounds to zero is +0.000, not -0.000."""
+    return f"{0.0 if abs(x) < 0.0005 else x:+.3f}"
 
 
 def paired(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[tuple[Record, Record]]:
@@ -174,8 +182,8 @@ def comparison_table(comparisons: Sequence[Comparison]) -> object:
     """The comparisons as a table (pandas DataFrame): difference, interval, improvement share, Holm p and verdict."""
     import pandas as pd
 
-    rows = [{"remedy": c.remedy, "paired runs": c.runs, "AP difference": f"{c.difference:+.3f}",
-             "95 % interval (before correction)": f"{c.low:+.3f} to {c.high:+.3f}" if c.judged else "n/a",
+    rows = [{"remedy": c.remedy, "paired runs": c.runs, "AP difference": signed(c.difference),
+             "95 % interval (before correction)": f"{signed(c.low)} to {signed(c.high)}" if c.judged else "n/a",
              "higher in": f"{c.wins} of {c.runs}" if c.runs else "n/a",
              "Holm p": f"{c.p_holm:.3f}" if c.judged and c.verdict != PENDING else "n/a",
              "verdict": c.verdict} for c in comparisons]  # fmt: skip

@@ -74,6 +74,8 @@ class Study:
         p = dict(parameters)
         check_parameters(p)
         counts = SplitCounts.of(p["negative_split_counts"], p["positive_split_counts"], p["more_positives"])
+        if p.get("threads") and not (p.get("workers") or p.get("scheduler")):  # this kernel trains: pin its threads now,
+            start_tensorflow(onednn=p.get("onednn", True), threads=p["threads"])  # before the data check runs TensorFlow
         root = resolve_data_root(p["data_root"])
         data = load_study_data(root, p["positive_class"], p["classes"] or None, p["image_size"], counts, p["split_seeds"])
         protocol = make_protocol(data, p["image_size"], p["batch_size"], p["epochs"], p["patience"], p["steps_per_epoch"],
@@ -96,10 +98,11 @@ class Study:
         check = self.data.check
         skipped = f"; {len(check.skipped)} file(s) skipped, listed below" if check.skipped else ""
         runs = len(self.parameters["split_seeds"]) * len(self.parameters["seeds"])
+        splits, seeds = len(self.parameters["split_seeds"]), len(self.parameters["seeds"])
+        plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
         return (f"Data: {describe_data_root(self.parameters['data_root'])}; {len(check.rows):,} usable images{skipped}.\n"
                 f"Positive (rare) class: {self.data.positive}; negative: {self.data.negative}. "
-                f"{runs} paired runs ({len(self.parameters['split_seeds'])} splits x {len(self.parameters['seeds'])} seeds); "
-                f"{self.protocol.describe()}.")  # fmt: skip
+                f"{plural(runs, 'paired run')} ({plural(splits, 'split')} × {plural(seeds, 'seed')}); {self.protocol.describe()}.")  # fmt: skip
 
     def skipped_files(self, limit: int = 20) -> list[str]:
         """The data check's skipped files, one line each."""
@@ -119,8 +122,6 @@ class Study:
         The run folder is owned while this trains, unless the runner that started this notebook owns it already.
         """
         executor = self.executor()
-        if executor is None and self.protocol.threads:
-            start_tensorflow(onednn=self.protocol.onednn, threads=self.protocol.threads)  # this kernel trains: pin its threads
         if os.environ.get(RUN_LOCK_ENV) == str(self.output_dir):
             return run_tasks(self.tasks(recipes), self.protocol, self.data, self.results_dir, executor)
         with owned(self.output_dir, "run folder"):
@@ -202,15 +203,16 @@ class Sweep:
     ap: dict[str, list[list[float]]]
     gains: dict[str, list[Comparison]]
 
-    def sentences(self, name_x: Callable[[Any], str], provisional: bool = False) -> list[str]:
-        """Each remedy's comparison at each x, in words: with its verdict, or (provisional) its numbers alone."""
-        return [f"{name_x(x)}: {c.provisional_sentence() if provisional else c.sentence()}"
+    def sentences(self, name_x: Callable[[Any], str], secondary: bool = False) -> list[str]:
+        """Each remedy's comparison at each x, in words: with its verdict, or (secondary) its numbers alone."""
+        return [f"{name_x(x)}: {c.provisional_sentence(secondary=True) if secondary else c.sentence()}"
                 for comparisons in self.gains.values() for x, c in zip(self.x, comparisons)]  # fmt: skip
 
 
 def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
     """Train (name, x) -> recipe on every paired run and compare each name with "baseline" at the same x, with
-    Holm's correction across the names at each x (none across x: each x is its own question)."""
+    Holm's correction across every name and every x, so that scanning the x for one that crosses the line finds
+    nothing by chance."""
     from .metrics import average_precision
 
     unbalanced = "{}:{}".format(*study.data.counts.train_counts(UNBALANCED))
@@ -221,8 +223,8 @@ def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
     names = list(dict.fromkeys(name for name, _ in recipes))
     ap = {n: [[average_precision(r.test_labels, r.trained.test_scores) for r in by_key[(n, x)]] for x in xs] for n in names}
     remedies = [n for n in names if n != "baseline"]
-    per_x = [holm([compare(by_key[("baseline", x)], by_key[(n, x)], n) for n in remedies]) for x in xs]  # across remedies
-    gains = {n: [comparisons[k] for comparisons in per_x] for k, n in enumerate(remedies)}
+    family = holm([compare(by_key[("baseline", x)], by_key[(n, x)], n) for n in remedies for x in xs])  # every remedy at every x
+    gains = {n: family[k * len(xs) : (k + 1) * len(xs)] for k, n in enumerate(remedies)}
     return Sweep(xs, by_key, ap, gains)
 
 

@@ -50,7 +50,7 @@ class Protocol:
 
     def describe(self) -> str:
         """One line: the budget every recipe gets."""
-        return (f"{self.image_size} x {self.image_size} px, batch {self.batch_size}, at most {self.epochs} epochs of "
+        return (f"{self.image_size} × {self.image_size} px, batch {self.batch_size}, at most {self.epochs} epochs of "
                 f"{self.steps_per_epoch} updates, patience {self.patience}")  # fmt: skip
 
 
@@ -85,8 +85,9 @@ class Task:
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
     def describe(self) -> str:
-        """How progress lines name the task."""
-        return f"{self.recipe.label}, split {self.split_seed}, seed {self.seed}"
+        """How progress lines name the task (with its training set's size when it is not one of the named sets)."""
+        size = "" if self.recipe.train_set in TRAINING_SETS else " on {} negatives and {} positives".format(*self.recipe.train_set.split(":"))
+        return f"{self.recipe.label}{size}, split {self.split_seed}, seed {self.seed}"
 
 
 @dataclass
@@ -217,9 +218,8 @@ def run_tasks(
         write_json_atomic(record_path(results_dir, task, keys[task]), record.to_json())
         records[task] = record
         echo_ready()
-    if missing:
-        echo(f"{len(missing)} of {len(tasks)} trainings ran in {time.perf_counter() - start:.0f} s; "
-             f"{len(tasks) - len(missing)} were read back from the run folder")  # fmt: skip
+    echo(f"{len(missing)} of {len(tasks)} trainings ran in {time.perf_counter() - start:.0f} s; "
+         f"{len(tasks) - len(missing)} were read back from the run folder")  # printed either way: the same lines, whatever ran before
     return [records[task] for task in tasks]  # type: ignore[misc]
 
 

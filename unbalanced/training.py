@@ -73,7 +73,7 @@ def oversampling(share: float) -> Recipe:
 def undersampling(negatives_per_positive: float) -> Recipe:
     """Keep every positive and `negatives_per_positive` negatives for each."""
     _check(negatives_per_positive > 0, f"undersampling ratio {negatives_per_positive:g} must be above 0")
-    return Recipe("undersampling", f"{negatives_per_positive:g} : 1", negatives_per_positive=float(negatives_per_positive))
+    return Recipe("undersampling", f"{negatives_per_positive:g} negatives per positive", negatives_per_positive=float(negatives_per_positive))
 
 
 def augmented_oversampling(strength: float, share: float = 0.5) -> Recipe:
@@ -207,13 +207,21 @@ def _keep_best_callback(val_ds: Any, val_labels: np.ndarray, patience: int) -> A
 
 
 def training_stream(recipe: Recipe, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int) -> Any:
-    """The recipe's endless training stream: shuffled, oversampled (maybe augmented) or undersampled."""
+    """The recipe's endless training stream: shuffled, oversampled (maybe augmented) or undersampled; with a class
+    weight, each batch carries its sample weights (what Keras' class_weight does, but inside the stream, so that the
+    weighting is part of the one pipeline whose order the seed fixes)."""
     if recipe.positive_share > 0:
         return mixed_stream(images, labels, batch_size, seed, recipe.positive_share, recipe.augment)
     if recipe.negatives_per_positive > 0:
         keep = undersample(labels, recipe.negatives_per_positive, seed)
         images, labels = images[keep], np.asarray(labels)[keep]
-    return shuffled_stream(images, labels, batch_size, seed)
+    stream = shuffled_stream(images, labels, batch_size, seed)
+    if recipe.positive_weight != 1.0:
+        import tensorflow as tf
+
+        weight = float(recipe.positive_weight)
+        stream = stream.map(lambda x, y: (x, y, tf.where(y > 0.5, weight, 1.0)))
+    return stream
 
 
 def train_recipe(
@@ -233,7 +241,7 @@ def train_recipe(
     negatives, positives = int((np.asarray(labels) == 0).sum()), int(np.asarray(labels).sum())
     seed_everything(seed)  # the same seed gives every recipe the same initial weights and dropout seeds
     bias = initial_bias(labels) if recipe.output_bias else None
-    model = initialised_model(images.shape[1], bias, recipe_loss(recipe), recipe.focal, steps_per_execution=steps_per_epoch)
+    model = initialised_model(images.shape[1], bias, recipe_loss(recipe), recipe.focal, steps_per_execution=steps_per_epoch, seed=seed)
     val_ds = make_dataset(val[0], val[1], SCORING_BATCH)
     keep_best = _keep_best_callback(val_ds, np.asarray(val[1]), patience)
     fit_start = time.perf_counter()
@@ -241,7 +249,6 @@ def train_recipe(
         training_stream(recipe, images, labels, batch_size, seed),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        class_weight={0: 1.0, 1: recipe.positive_weight} if recipe.positive_weight != 1.0 else None,
         callbacks=[keep_best],
         shuffle=False,  # the stream shuffles itself
         verbose=0,
