@@ -1,4 +1,4 @@
-"""Tests for unbalanced/splits.py: validation and test first, nested training sets, one cut per split seed."""
+"""Tests for unbalanced/splits.py: one validation block, then test, nested training sets, one cut per split seed."""
 
 from __future__ import annotations
 
@@ -52,6 +52,14 @@ def test_validation_and_test_depend_only_on_the_split_seed_and_their_counts():
     other = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=4)
     assert again.test.files == a.test.files and again.negative_pool == a.negative_pool and other.test.files != a.test.files
     np.testing.assert_array_equal(again.test.labels, a.test.labels)
+
+
+def test_validation_is_one_block_for_every_split_seed_and_never_in_any_split_s_test_set():
+    # settings for split i are chosen on the other splits' validation predictions: they must not see test i's images
+    plans = [cut_split(_files(), "cats", "dogs", COUNTS, split_seed=s) for s in range(6)]
+    assert all(p.val.files == plans[0].val.files for p in plans)
+    assert all(not set(p.val.files) & set(q.test.files) for p in plans for q in plans)
+    assert len({p.test.files for p in plans}) == 6  # the test sets still differ between split seeds
 
 
 def test_too_few_files_names_the_class_and_what_was_asked():

@@ -38,7 +38,7 @@ def test_the_run_folder_is_the_parameter_else_the_environment_else_runs_notebook
 @pytest.mark.slow
 def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
     study = demo_study(tiny_demo_root)
-    assert "3 paired runs (3 splits x 1 seeds)" in study.describe() and "synthetic" not in study.describe()
+    assert "3 paired runs (3 splits × 1 seed)" in study.describe() and "synthetic" not in study.describe()
     records = study.train([baseline(), class_weight(3), class_weight(10)])
     base = [r for r in records if r.recipe == baseline()]
     search = [r for r in records if r.recipe.remedy == "class weights"]

@@ -102,7 +102,7 @@ def test_the_same_seed_gives_identical_scores_and_a_reused_compiled_model_trains
 def test_updates_run_in_one_call_per_epoch_train_exactly_as_one_update_per_call(monkeypatch: pytest.MonkeyPatch):
     one_call = _train(training.oversampling(0.5), seed=5)
     real = training.initialised_model
-    monkeypatch.setattr(training, "initialised_model", lambda *a, steps_per_execution=1: real(*a, steps_per_execution=1))
+    monkeypatch.setattr(training, "initialised_model", lambda *a, steps_per_execution=1, seed=None: real(*a, steps_per_execution=1, seed=seed))
     per_step = _train(training.oversampling(0.5), seed=5)
     np.testing.assert_array_equal(one_call.test_scores, per_step.test_scores)
 

@@ -20,6 +20,7 @@ UNBALANCED = "unbalanced"  # the training set at the deployment ratio: what the 
 CONTROL = "balanced, same size"  # as many images as the unbalanced set, half of them positive: balance alone
 MORE_POSITIVES = "more positives"  # the unbalanced set's negatives with more positives: collecting data, not a remedy
 TRAINING_SETS = (UNBALANCED, CONTROL, MORE_POSITIVES)
+VALIDATION_SEED = 20261129  # fixes the validation block, the same under every split seed
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class SplitPlan:
 
 
 def cut_split(files_by_class: Mapping[str, Sequence[Path]], negative: str, positive: str, counts: SplitCounts, split_seed: int) -> SplitPlan:
-    """Shuffle each class with the split seed; take validation, then test, then keep the rest as the training pool."""
+    """Per class: the same validation block for every split seed, then test and the training pool from the rest,
+    shuffled with the split seed."""
     parts: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for label, (name, (_, n_val, n_test), needed) in enumerate(
         ((negative, counts.negatives, counts.pool_needs()[0]), (positive, counts.positives, counts.pool_needs()[1]))
@@ -114,8 +116,12 @@ def cut_split(files_by_class: Mapping[str, Sequence[Path]], negative: str, posit
                 f"class {name!r}: validation {n_val}, test {n_test} and a training pool of {needed} need "
                 f"{n_val + n_test + needed} files, but only {len(available)} usable ones were found; lower the split counts"
             )
-        shuffled = [available[i] for i in np.random.default_rng([split_seed, label]).permutation(len(available))]
-        parts[name] = (shuffled[:n_val], shuffled[n_val : n_val + n_test], shuffled[n_val + n_test :])
+        # Validation is one fixed block for every split seed: settings are chosen on other splits' validation
+        # predictions (metrics.choose_on_validation), which must never include this split's test images.
+        fixed = [available[i] for i in np.random.default_rng([VALIDATION_SEED, label]).permutation(len(available))]
+        rest = fixed[n_val:]
+        shuffled = [rest[i] for i in np.random.default_rng([split_seed, label]).permutation(len(rest))]
+        parts[name] = (fixed[:n_val], shuffled[:n_test], shuffled[n_test:])
 
     def labelled(neg: list[str], pos: list[str]) -> Split:
         return Split(tuple(neg + pos), np.r_[np.zeros(len(neg), np.int32), np.ones(len(pos), np.int32)])

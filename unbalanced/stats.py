@@ -156,8 +156,8 @@ def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_b
     if s < MIN_SPLITS:
         return Comparison(name, n, s, mean, nan, nan, nan, improvement, verdict=TOO_FEW)
     se = float(np.std(bootstrap_differences(pairs, n_boot, seed), ddof=1) * np.sqrt(s / (s - 1)))
-    if se == 0.0:  # identical scores in every run and resample: no evidence of any difference
-        return Comparison(name, n, s, mean, mean, mean, 1.0, improvement)
+    if se == 0.0:  # the same difference in every run and every resample: none (p = 1), or one beyond any doubt
+        return Comparison(name, n, s, mean, mean, mean, 1.0 if mean == 0.0 else 0.0, improvement)
     half = float(stats.t.ppf(1 - ALPHA / 2, s - 1)) * se
     p = float(2 * stats.t.sf(abs(mean) / se, s - 1))
     return Comparison(name, n, s, mean, mean - half, mean + half, p, improvement)

@@ -1,0 +1,76 @@
+"""Does a verdict replicate? The summary's comparisons from two run folders made on disjoint photo sets, side by side.
+
+    python run_series.py --data-root data/disjoint --out runs/disjoint      # the same parameters, other photos
+    python benchmarks/replication.py runs/notebooks runs/disjoint
+
+Issue 14's check: wherever either run calls a difference significant (after Holm's correction), the other run's
+mean difference must point the same way. Also prints the rank correlation of the two runs' mean differences, for
+the reader's orientation only (with a handful of remedies it is itself noisy). Exit status 1 on a disagreement; 2 when
+the runs cannot be compared (other parameters than the photos, other models, or too few splits for any verdict).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from unbalanced.stats import BETTER, WORSE, Comparison, signed  # noqa: E402
+from unbalanced.study import compare_all, read_run  # noqa: E402
+
+
+# What may differ between the two runs: the photos (their folder and the fingerprint of the files kept).
+DATA_FIELDS = {"data_root", "data_fingerprint"}
+
+
+def verdicts(folder: str) -> tuple[dict[str, Comparison], dict[str, object]]:
+    """The summary's verdicts, as 99_summary draws them (remedies at their chosen settings, and the references, each
+    family Holm-corrected), and the run's protocol."""
+    run = read_run(folder)
+    comparisons = compare_all(run.baseline, run.chosen) + compare_all(run.baseline, run.references)
+    return {c.remedy: c for c in comparisons}, asdict(run.protocol)
+
+
+def refusal(a: dict[str, Comparison], b: dict[str, Comparison], pa: dict[str, object], pb: dict[str, object]) -> str:
+    """Why the two runs cannot be compared (empty when they can): other parameters, other comparisons, too few runs."""
+    differs = sorted(k for k in pa.keys() | pb.keys() if k not in DATA_FIELDS and pa.get(k) != pb.get(k))
+    if differs:
+        return "the runs differ in " + ", ".join(f"{k} ({pa.get(k)} vs {pb.get(k)})" for k in differs)
+    if a.keys() != b.keys():
+        return f"the runs compare different models: {sorted(a.keys() ^ b.keys())}"
+    unjudged = sorted(n for n in a if not (a[n].judged and b[n].judged))
+    return f"too few splits to judge {unjudged}: a check without verdicts proves nothing" if unjudged else ""
+
+
+def main(argv: list[str]) -> int:
+    """Print a markdown table of both runs' comparisons and whether every significant one agrees in direction."""
+    if len(argv) != 2:
+        print(__doc__)
+        return 2
+    (a, pa), (b, pb) = verdicts(argv[0]), verdicts(argv[1])
+    if why := refusal(a, b, pa, pb):
+        print(f"error: cannot check replication: {why}", file=sys.stderr)
+        return 2
+    names = list(a)
+    print(f"| remedy | {argv[0]}: AP difference, verdict | {argv[1]}: AP difference, verdict | same direction |")
+    print("| --- | --- | --- | --- |")
+    disagreements = 0
+    for n in names:
+        significant = {a[n].verdict, b[n].verdict} & {BETTER, WORSE}
+        same = np.sign(a[n].difference) == np.sign(b[n].difference) != 0
+        disagreements += bool(significant) and not same
+        cell = ("yes" if same else "**no**") if significant else ("yes" if same else "no (neither significant)")
+        print(f"| {n} | {signed(a[n].difference)}, {a[n].verdict} | {signed(b[n].difference)}, {b[n].verdict} | {cell} |")
+    rho = stats.spearmanr([a[n].difference for n in names], [b[n].difference for n in names]).statistic
+    print(f"\nSpearman rank correlation of the mean differences: {rho:+.2f} over {len(names)} comparisons.")
+    print(f"Significant verdicts that the other run contradicts in direction: {disagreements}.")
+    return 1 if disagreements else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
