@@ -1,7 +1,7 @@
 """Trainings per hour of a study: one process with every core, against Dask LocalClusters of 1 and 2 workers with one
 thread each, measured side by side in one run; and what one training costs beyond its updates.
 
-    python benchmarks/study_throughput.py                # the bundled photos, quick protocol; about 15 min on 2 cores
+    python benchmarks/study_throughput.py                # the bundled photos, quick protocol; about 27 min on 2 cores
 
 Every mode trains the same tasks (four recipes on three splits, fixed work: patience 0), each in a fresh process so
 that none inherits another's warm state; the order of the modes rotates between rounds. Per mode it reports wall
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(v) for k, v in cost["epoch_s"].items()}
     base = med["one call per update, Keras metrics"]
     print("\nOne epoch (35 updates), median of 5 in turns: " + ", ".join(f"{k} {v:.2f} s ({v / base:.2f})" for k, v in med.items()))
-    s32, s256 = (statistics.median(cost["scoring_1100_s"][b]) for b in (32, 256))
+    s32, s256 = (statistics.median(cost["scoring_1100_s"][str(b)]) for b in (32, 256))  # JSON keys are strings
     print(f"Scoring 1,100 images: batches of 32 {s32:.2f} s, of 256 {s256:.2f} s ({s256 / s32:.2f})")
     print(f"\n{os.cpu_count()} CPUs ({processor_kind()}); figures in {args.json}")
     return 0

@@ -93,6 +93,9 @@ def test_impossible_data_settings_fail_before_any_notebook_runs(tmp_path: Path, 
     assert "class 'dogs': validation 1000, test 1000 and a training pool of 1000 need 3000 files, but only 2000" in capsys.readouterr().err
     assert run_series.main(["--out", str(tmp_path), "-p", "more_positives=10"]) == 2
     assert "more_positives=10 must be at least the training positives (100)" in capsys.readouterr().err
+    # the sweeps' largest sets too: the bundle's 6,000 cats leave a pool of 2,000 after validation and test
+    assert run_series.main(["--out", str(tmp_path), "-p", "data_sizes=[1000, 2500]"]) == 2
+    assert "data_sizes: a training set of 2500 negative images was asked for, but the pool holds 2000" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.ipynb"))
 
 

@@ -114,9 +114,21 @@ def preflight_data(given: dict[str, Any], defaults: dict[str, Any]) -> None:
         if {"negative_split_counts", "positive_split_counts", "more_positives"} <= set(p):
             counts = SplitCounts.of(p["negative_split_counts"], p["positive_split_counts"], p["more_positives"])
             for split_seed in p.get("split_seeds") or [0]:
-                cut_split(files, negative, positive, counts, split_seed)
+                plan = cut_split(files, negative, positive, counts, split_seed)
+                for name, (n, k) in sweep_sizes(p, counts):
+                    try:
+                        plan.training_set(n, k)
+                    except DataError as exc:
+                        raise DataError(f"{name}: {exc}") from exc
     except DataError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def sweep_sizes(p: dict[str, Any], counts: SplitCounts) -> list[tuple[str, tuple[int, int]]]:
+    """The largest training sets the sweeps ask for, as notebooks 08 and 99 size them: (parameter, (negatives, positives))."""
+    negatives, positives = counts.negatives[0], counts.positives[0]
+    sizes = [("data_sizes", (int(n), max(1, round(n * positives / negatives)))) for n in p.get("data_sizes") or []]
+    return sizes + [("ratios", (negatives, max(1, round(negatives / r)))) for r in p.get("ratios") or [] if r > 0]
 
 
 def notebook_defaults(notebooks: Sequence[Path]) -> dict[str, Any]:
