@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,13 @@ def private_run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("notebook-runs")
     os.environ[OUTPUT_DIR_ENV] = str(folder)
     return folder
+
+
+def as_at_a_terminal() -> None:
+    """Popen's preexec_fn for a run that a test interrupts: SIGINT as a terminal user's shell leaves it. A process started
+    in the background of a non-interactive shell (CI scripts, `nohup ... &`) inherits SIGINT ignored, and Python then
+    never turns it into KeyboardInterrupt, so the test would not be testing Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def write_images(folder: Path, n: int, value: int, size: int = 20, prefix: str = "img") -> list[Path]:
@@ -172,8 +180,8 @@ def scored_runs(effect: float, runs: int = 3, n_neg: int = 300, n_pos: int = 30,
     for run in range(runs):
         labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
         difficulty = rng.normal(0, 1, len(labels))  # what makes an image hard, whatever the model
-        for records, signal in ((base, 1.0), (remedy, 1.0 + effect)):
-            quality = signal + rng.normal(0, 0.1)  # this run's training noise
+        for records, strength in ((base, 1.0), (remedy, 1.0 + effect)):
+            quality = strength + rng.normal(0, 0.1)  # this run's training noise
             val = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
             test = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
             records.append(fake_record(recipe if records is remedy and recipe else Recipe("baseline" if records is base else "remedy"),

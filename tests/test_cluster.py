@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import demo_study
+from conftest import as_at_a_terminal, demo_study
 
 import run_series
 from unbalanced.storage import DataError
@@ -87,7 +87,7 @@ def test_ctrl_c_stops_a_cluster_run_leaves_nothing_half_written_and_no_worker_be
     out, tag = tmp_path / "run", uuid.uuid4().hex
     args = [sys.executable, str(Path(run_series.__file__)), "--notebooks", "02", "--out", str(out), "--workers", "2", *SMALL,
             "-p", "epochs=200", "-p", "patience=0"]  # fmt: skip
-    proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=as_at_a_terminal,
                             env={**os.environ, "UNBALANCED_TEST_TAG": tag})  # fmt: skip
     deadline = time.monotonic() + 300
     while not (out / ".02_class_weights.partial.ipynb").exists() or "trainings" not in (out / ".02_class_weights.partial.ipynb").read_text():

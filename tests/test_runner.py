@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import as_at_a_terminal
 from nbformat.v4 import new_code_cell, new_notebook
 
 import run_series
@@ -153,7 +154,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def _start(notebooks: tuple[Path, Path], out: Path, marker: Path, wait_s: float) -> subprocess.Popen:
     args = [sys.executable, str(Path(run_series.__file__)), "--notebooks", *map(str, notebooks), "--out", str(out),
             "-p", f"marker={marker}", "-p", f"wait_s={wait_s}"]  # fmt: skip
-    return subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=as_at_a_terminal)  # fmt: skip
 
 
 def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
