@@ -27,6 +27,7 @@ from unbalanced.plots import (
     plot_training_curves,
 )
 from unbalanced.runtime import collect_parameters, start_tensorflow
+from unbalanced.splits import ratio_sizes, same_ratio_sizes
 from unbalanced.stats import compare, comparison_table, holm, paired_differences
 from unbalanced.study import Study, best_on_validation, compare_all, read_run, say, sweep
 from unbalanced.training import (
@@ -81,6 +82,8 @@ __all__ = [
     "record_metrics",
     "say",
     "sized",
+    "ratio_sizes",
+    "same_ratio_sizes",
     "start_tensorflow",
     "summary_table",
     "sweep",

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unbalanced.splits import CONTROL, MORE_POSITIVES, TRAINING_SETS, UNBALANCED, SplitCounts, cut_split, split_table
+from unbalanced.splits import (CONTROL, MORE_POSITIVES, TRAINING_SETS, UNBALANCED, SplitCounts, cut_split, ratio_sizes,
+                               same_ratio_sizes, split_table)  # fmt: skip
 from unbalanced.storage import DataError
 
 
@@ -89,3 +90,9 @@ def test_split_table_gives_sizes_and_shares_in_percent():
     assert table.loc[UNBALANCED].tolist() == [10, 2, 12, "16.7 %"]
     assert table.loc[CONTROL].tolist() == [6, 6, 12, "50.0 %"]
     assert table.loc["test"].tolist() == [8, 4, 12, "33.3 %"]
+
+
+def test_sweep_sizes_keep_the_negatives_for_ratios_and_the_ratio_for_data_sizes():
+    counts = SplitCounts.of([1000, 1000, 3000], [100, 100, 300], 1000)
+    assert [ratio_sizes(counts, r) for r in (1, 10, 100, 5000)] == [(1000, 1000), (1000, 100), (1000, 10), (1000, 1)]
+    assert [same_ratio_sizes(counts, n) for n in (250, 2000)] == [(250, 25), (2000, 200)]

@@ -81,6 +81,16 @@ class SplitCounts:
         return max(self.negatives[0], self.control_size), max(self.positives[0], self.control_size, self.more_positives)
 
 
+def ratio_sizes(counts: SplitCounts, ratio: float) -> tuple[int, int]:
+    """The imbalance-ratio sweep's training set: the unbalanced set's negatives with one positive per `ratio` of them."""
+    return counts.negatives[0], max(1, round(counts.negatives[0] / ratio))
+
+
+def same_ratio_sizes(counts: SplitCounts, negatives: int) -> tuple[int, int]:
+    """The data-size sweep's training set: `negatives` with positives at the unbalanced set's ratio."""
+    return negatives, max(1, round(negatives * counts.positives[0] / counts.negatives[0]))
+
+
 @dataclass(frozen=True)
 class SplitPlan:
     """One cut of the data: validation and test sets, and each class's training pool in shuffled order."""

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..files import class_roles, find_class_files, resolve_data_root
-from ..splits import SplitCounts, cut_split
+from ..splits import SplitCounts, cut_split, ratio_sizes, same_ratio_sizes
 from ..storage import DataError
 
 
@@ -125,10 +125,9 @@ def preflight_data(given: dict[str, Any], defaults: dict[str, Any]) -> None:
 
 
 def sweep_sizes(p: dict[str, Any], counts: SplitCounts) -> list[tuple[str, tuple[int, int]]]:
-    """The largest training sets the sweeps ask for, as notebooks 08 and 99 size them: (parameter, (negatives, positives))."""
-    negatives, positives = counts.negatives[0], counts.positives[0]
-    sizes = [("data_sizes", (int(n), max(1, round(n * positives / negatives)))) for n in p.get("data_sizes") or []]
-    return sizes + [("ratios", (negatives, max(1, round(negatives / r)))) for r in p.get("ratios") or [] if r > 0]
+    """The training sets the sweeps of notebooks 08 and 99 ask for: (parameter, (negatives, positives))."""
+    sizes = [("data_sizes", same_ratio_sizes(counts, int(n))) for n in p.get("data_sizes") or []]
+    return sizes + [("ratios", ratio_sizes(counts, r)) for r in p.get("ratios") or [] if r > 0]
 
 
 def notebook_defaults(notebooks: Sequence[Path]) -> dict[str, Any]:
