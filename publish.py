@@ -7,8 +7,9 @@ Each post gets YAML front matter from the notebook's metadata (`blog`: title, ta
 without a feature-img, the post's first figure from the run), a table-of-contents marker, code and outputs, and its
 figures extracted under <blog>/<assets-dir>/<post>_files/.
 Cells tagged `hide` (or `remove_cell`) are left out; cells tagged `hide_input` (or `remove_input`) show their
-output only. Papermill's injected parameters become a short "Parameters of this run" block. Standard-error output
-and progress-bar redraws are dropped. The body is wrapped in {% raw %} so Jekyll never reads code as Liquid.
+output only. Papermill's injected parameters become a short "Parameters of this run" block (without the ones that
+only say where it ran). Standard-error output, progress-bar redraws and the per-training progress lines are
+dropped. The body is wrapped in {% raw %} so Jekyll never reads code as Liquid.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ import yaml
 HIDE_CELL_TAGS = {"hide", "remove_cell"}
 HIDE_INPUT_TAGS = {"hide_input", "remove_input"}
 TOC_MARKER = "<b>Table of contents</b>\n* TOC\n{:toc}\n"
+# Lines a study prints while it trains (unbalanced.tasks.progress_line, the cluster's estimate and its dashboard
+# address): useful in a live run, noise in a post. The closing "N of M trainings ran in S s" line stays.
+PROGRESS_LINE = re.compile(r"^(\[\d+/\d+\] .*: kept epoch \d+ of \d+, validation AP|\s*\d+ of \d+ trainings done on the cluster, about"
+                           r"|Dask: \d+ worker\(s\) at )")
+WHERE_ONLY = {"output_dir", "scheduler", "workers"}  # where a run wrote and trained, not what it computed
 
 
 def slug_of(notebook: Path) -> str:
@@ -55,13 +61,16 @@ def front_matter(nb: Any, notebook: Path, date: dt.date) -> dict[str, Any]:
 
 
 def clean_outputs(outputs: list[Any]) -> list[Any]:
-    """Drop standard-error streams and keep only the last redraw of each progress-bar line."""
+    """Drop standard-error streams and per-training progress lines; keep only the last redraw of each progress bar."""
     kept = []
     for out in outputs:
         if out.get("output_type") == "stream":
             if out.get("name") == "stderr":
                 continue
-            out["text"] = "\n".join(line.rsplit("\r", 1)[-1] for line in out["text"].split("\n"))
+            lines = [line.rsplit("\r", 1)[-1] for line in out["text"].split("\n")]
+            out["text"] = "\n".join(line for line in lines if not PROGRESS_LINE.match(line))
+            if not out["text"].strip():
+                continue
         kept.append(out)
     return kept
 
@@ -75,7 +84,8 @@ def prepare(nb: Any, hide_parameters: bool) -> Any:
             continue
         if "injected-parameters" in tags:
             if not hide_parameters:
-                lines = [line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")]
+                lines = [line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")
+                         and line.split("=", 1)[0].strip() not in WHERE_ONLY]  # fmt: skip
                 cells.append(nbformat.v4.new_markdown_cell("**Parameters of this run**\n\n```python\n" + "\n".join(lines) + "\n```"))
             continue
         if cell.cell_type == "code":

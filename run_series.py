@@ -80,7 +80,9 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     default_out = f"runs/{Path(given['data_root']).name}" if given.get("data_root") else "runs/photos"
     out = Path(args.out or default_out).expanduser().resolve()
     given["output_dir"] = str(out)
-    check_known(notebooks, given, overrides)
+    # Checked against the whole series, so that one config (study.yaml) also serves a run of some of its notebooks;
+    # each notebook still receives only the parameters it declares.
+    check_known(select_notebooks(None), given, overrides)
     preflight_data(given, notebook_defaults(notebooks))
     plan = plan_runs(notebooks, given, overrides)
     out.mkdir(parents=True, exist_ok=True)

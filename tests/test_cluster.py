@@ -4,6 +4,7 @@ at once; Ctrl-C stops the cluster's work and leaves nothing half-written. The cl
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import as_at_a_terminal, demo_study
 
+import publish
 import run_series
 from unbalanced.storage import DataError
 from unbalanced.training import Recipe, baseline, class_weight
@@ -39,7 +41,10 @@ def test_the_same_study_in_the_kernel_and_on_a_two_worker_cluster_writes_identic
     kernel, cluster = _records(tmp_path / "kernel"), _records(tmp_path / "cluster")
     assert len(kernel) == 9 and kernel == cluster  # baseline and two weights on three splits, byte for byte
     executed = (tmp_path / "cluster" / "02_class_weights.ipynb").read_text()
-    assert "trainings done on the cluster, about" in executed
+    assert "trainings done on the cluster, about" in executed and "kept epoch" in executed
+    publish.publish(tmp_path / "cluster", tmp_path / "blog", dt.date(2026, 11, 29))  # a post keeps none of the progress
+    post = (tmp_path / "blog" / "_posts" / "2026-11-29-02-class-weights.md").read_text()
+    assert "trainings ran in" in post and not any(s in post for s in ("trainings done on", "kept epoch", "Dask:", "tcp://"))
 
 
 @pytest.fixture

@@ -48,12 +48,16 @@ def run_folder(tmp_path: Path) -> Path:
         new_markdown_cell("# Oversampling the rare class\n\nWhy oversampling helps."),
         _cell("# NBVAL_IGNORE_OUTPUT\nimport helpers as h", [stream("stderr", "WARNING: TensorFlow start-up noise")]),
         _cell('epochs = 15', [], ("parameters",)),
-        _cell("# Parameters\nepochs = 2\n", [], ("injected-parameters",)),
+        _cell('# Parameters\nepochs = 2\noutput_dir = "/home/me/runs/x"\nscheduler = "tcp://10.0.0.1:8786"\n', [], ("injected-parameters",)),
         _cell("secret_cell = 'HIDDEN_WHOLE_CELL'", [stream("stdout", "HIDDEN_OUTPUT")], ("hide",)),
         _cell("secret_input = 'HIDDEN_INPUT'", [stream("stdout", "shown output\n")], ("hide_input",)),
         _cell("template = '{{ site.title }} {% if x %}'", [stream("stdout", "rendered {{ page.title }}\n")]),
         _cell("ends = '{%endraw%} and {%- endraw -%}'", [stream("stdout", "printed {% endraw %} here {{ 1 | plus: 1 }}\n")]),
         _cell("progress()", [stream("stdout", "10%\r50%\r100% done\n")]),
+        _cell("train()", [stream("stdout", "Dask: 2 worker(s) at tcp://127.0.0.1:1; dashboard http://127.0.0.1:2/status\n"),
+                          stream("stdout", "  1 of 2 trainings done on the cluster, about 41 min left\n"
+                                           "[1/2] baseline, split 0, seed 42: kept epoch 3 of 6, validation AP 0.117\n"
+                                           "2 of 2 trainings ran in 80 s; 0 were read back from the run folder\n")]),
         new_markdown_cell("## The figure"),
         _cell("plot()", [figure]),
     ]
@@ -88,9 +92,10 @@ def test_posts_have_front_matter_figures_and_nothing_hidden(run_folder: Path, tm
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", body)
     assert links and all(link.startswith("/assets/posts/") and (blog / link.lstrip("/")).is_file() for link in links)
     assert all(Image.open(blog / link.lstrip("/")).format == "PNG" for link in links)
-    for hidden in ("HIDDEN_WHOLE_CELL", "HIDDEN_OUTPUT", "HIDDEN_INPUT", "TensorFlow start-up noise", "NBVAL_", "10%"):
+    for hidden in ("HIDDEN_WHOLE_CELL", "HIDDEN_OUTPUT", "HIDDEN_INPUT", "TensorFlow start-up noise", "NBVAL_", "10%",
+                   "Dask:", "trainings done on the cluster", "kept epoch", "/home/me/runs", "tcp://"):  # fmt: skip
         assert hidden not in body
-    assert "shown output" in body and "100% done" in body
+    assert "shown output" in body and "100% done" in body and "2 of 2 trainings ran in 80 s" in body
     assert "**Parameters of this run**" in body and "epochs = 2" in body
     html = (blog / "html" / "2026-11-28-99-summary.html").read_text()
     assert "shown output" in html and "data:image/png;base64" in html
@@ -130,6 +135,17 @@ def test_summary_links_to_every_experiment_and_parameters_can_be_hidden(run_fold
     assert body.rstrip().endswith("- [{% raw %}Oversampling the rare class {{ site.title }} (positive_fraction = 0.5){% endraw %}]"
                                   "({% post_url 2026-11-28-03-oversampling-positive-fraction-0-5 %})")  # fmt: skip
     assert "Parameters of this run" not in body
+
+
+def test_a_stored_notebook_s_training_lines_stay_out_of_its_post(tmp_path: Path):
+    # The lines in the stored summary were printed by the real training loop, so this fails if their form drifts.
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(publish.Path(__file__).parents[1] / "notebooks" / "99_summary.ipynb", run)
+    assert "kept epoch" in (run / "99_summary.ipynb").read_text()
+    publish.publish(run, tmp_path / "blog", DATE)
+    _, body = _post(tmp_path / "blog", "99-summary")
+    assert "kept epoch" not in body and "trainings ran in" in body
 
 
 def test_publishing_an_empty_folder_says_what_to_do(tmp_path: Path, capsys):

@@ -62,6 +62,19 @@ def test_unknown_parameter_is_an_error_listing_valid_ones(tmp_path: Path, capsys
     assert "unknown parameter(s) epoch" in err and "epochs" in err
 
 
+def test_a_series_config_serves_a_run_of_some_notebooks_and_each_gets_only_what_it_declares(tmp_path: Path):
+    args = run_series.build_parser().parse_args(["--out", str(tmp_path), "--notebooks", "02", "-p", "ratios=[1, 2]",
+                                                 "-p", "class_weight_grid=[3.0]", "-p", "data_root=demo",
+                                                 "-p", "negative_split_counts=[14, 8, 8]", "-p", "positive_split_counts=[4, 4, 4]",
+                                                 "-p", "more_positives=14", "-p", "data_sizes=[14]"])  # fmt: skip
+    plan, _ = run_series.prepare(args)
+    assert [step.name for step in plan] == ["02_class_weights.ipynb"]
+    assert plan[0].parameters["class_weight_grid"] == [3.0] and "ratios" not in plan[0].parameters
+    args = run_series.build_parser().parse_args(["--out", str(tmp_path), "--notebooks", "02", "-p", "ratio=[1, 2]"])
+    with pytest.raises(ConfigError, match="unknown parameter.s. ratio;"):
+        run_series.prepare(args)
+
+
 def test_a_config_can_run_a_notebook_once_per_parameter_set():
     nb = NOTEBOOK_DIR / "02_class_weights.ipynb"
     plan = plan_runs([nb], {"epochs": 2, "output_dir": "/tmp/x"}, {"02_class_weights": [{"class_weight_grid": [3.0]}, {"class_weight_grid": [30.0]}]})
