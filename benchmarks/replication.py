@@ -2,6 +2,7 @@
 
     python run_series.py --data-root data/disjoint --out runs/disjoint      # the same parameters, other photos
     python benchmarks/replication.py runs/notebooks runs/disjoint
+    python benchmarks/replication.py runs/study runs/disjoint-study --experiments 01   # only what both hold
 
 Issue 14's check: wherever either run calls a difference significant (after Holm's correction), the other run's
 mean difference must point the same way. Also prints the rank correlation of the two runs' mean differences, for
@@ -11,6 +12,7 @@ the runs cannot be compared (other parameters than the photos, other models, or 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +23,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unbalanced.stats import BETTER, WORSE, Comparison, signed  # noqa: E402
+from unbalanced.storage import DataError  # noqa: E402
 from unbalanced.study import compare_all, read_run  # noqa: E402
 
 
@@ -28,10 +31,10 @@ from unbalanced.study import compare_all, read_run  # noqa: E402
 DATA_FIELDS = {"data_root", "data_fingerprint"}
 
 
-def verdicts(folder: str) -> tuple[dict[str, Comparison], dict[str, object]]:
+def verdicts(folder: str, experiments: list[str]) -> tuple[dict[str, Comparison], dict[str, object]]:
     """The summary's verdicts, as 99_summary draws them (remedies at their chosen settings, and the references, each
-    family Holm-corrected), and the run's protocol."""
-    run = read_run(folder)
+    family Holm-corrected), and the run's protocol; from the named experiments only, when given."""
+    run = read_run(folder, experiments)
     comparisons = compare_all(run.baseline, run.chosen) + compare_all(run.baseline, run.references)
     return {c.remedy: c for c in comparisons}, asdict(run.protocol)
 
@@ -49,10 +52,18 @@ def refusal(a: dict[str, Comparison], b: dict[str, Comparison], pa: dict[str, ob
 
 def main(argv: list[str]) -> int:
     """Print a markdown table of both runs' comparisons and whether every significant one agrees in direction."""
-    if len(argv) != 2:
-        print(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("first")
+    parser.add_argument("second")
+    parser.add_argument("--experiments", nargs="+", default=[], metavar="NN",
+                        help="compare only these experiments (name prefixes, e.g. 01), for a run that holds only some")
+    args = parser.parse_args(argv)
+    argv = [args.first, args.second]
+    try:
+        (a, pa), (b, pb) = verdicts(args.first, args.experiments), verdicts(args.second, args.experiments)
+    except DataError as exc:
+        print(f"error: cannot check replication: {exc}", file=sys.stderr)
         return 2
-    (a, pa), (b, pb) = verdicts(argv[0]), verdicts(argv[1])
     if why := refusal(a, b, pa, pb):
         print(f"error: cannot check replication: {why}", file=sys.stderr)
         return 2
@@ -66,8 +77,10 @@ def main(argv: list[str]) -> int:
         disagreements += bool(significant) and not same
         cell = ("yes" if same else "**no**") if significant else ("yes" if same else "no (neither significant)")
         print(f"| {n} | {signed(a[n].difference)}, {a[n].verdict} | {signed(b[n].difference)}, {b[n].verdict} | {cell} |")
-    rho = stats.spearmanr([a[n].difference for n in names], [b[n].difference for n in names]).statistic
-    print(f"\nSpearman rank correlation of the mean differences: {rho:+.2f} over {len(names)} comparisons.")
+    first, second = [a[n].difference for n in names], [b[n].difference for n in names]
+    if len(set(first)) > 1 and len(set(second)) > 1:  # a rank correlation needs two distinct values on each side
+        rho = stats.spearmanr(first, second).statistic
+        print(f"\nSpearman rank correlation of the mean differences: {rho:+.2f} over {len(names)} comparisons.")
     print(f"Significant verdicts that the other run contradicts in direction: {disagreements}.")
     return 1 if disagreements else 0
 

@@ -46,6 +46,9 @@ def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
     run = read_run(study.output_dir)
     assert [r.key for r in run.baseline] == [r.key for r in base] and list(run.chosen) == ["class weights"]
     assert len(run.chosen["class weights"]) == 3 and run.protocol == study.protocol
+    assert list(read_run(study.output_dir, ["02"]).chosen) == ["class weights"]  # only the named experiments
+    with pytest.raises(DataError, match="holds no experiment named 05"):
+        read_run(study.output_dir, ["05"])
     result = sweep(study, {("baseline", 14): sized(baseline(), 14, 4), ("baseline", 7): sized(baseline(), 7, 2),
                            ("w = 3", 14): sized(class_weight(3), 14, 4), ("w = 3", 7): sized(class_weight(3), 7, 2)})  # fmt: skip
     assert [r.key for r in result.records[("baseline", 14)]] == [r.key for r in base]  # the unbalanced set's records, reused

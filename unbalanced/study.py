@@ -156,10 +156,15 @@ class RunResults:
         return Study.from_parameters({**parameters, "output_dir": str(self.output_dir), "workers": workers, "scheduler": scheduler})
 
 
-def read_run(output_dir: str | Path) -> RunResults:
-    """Read a run folder's manifests and records; refuse a folder whose experiments used different protocols."""
+def read_run(output_dir: str | Path, experiments: Sequence[str] = ()) -> RunResults:
+    """Read a run folder's manifests and records (only `experiments`' when given, by name prefix such as "01");
+    refuse a folder whose experiments used different protocols."""
     folder = output_dir_of(str(output_dir))
     manifests = load_manifests(folder)
+    if experiments:
+        manifests = {name: m for name, m in manifests.items() if name.startswith(tuple(experiments))}
+        if not manifests:
+            raise DataError(f"{folder} holds no experiment named {', '.join(experiments)}*: run those notebooks into it first")
     check_one_protocol(manifests)
     baseline = groups_by_role(folder, manifests, "baseline")
     if len(baseline) != 1:

@@ -1,0 +1,59 @@
+"""Tests for benchmarks/replication.py: a significant verdict that the other photos contradict in direction fails
+the check; runs that differ in more than their photos, or compare other models, are refused."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import replication  # noqa: E402
+
+from unbalanced.stats import BETTER, NO_DIFFERENCE, Comparison  # noqa: E402
+
+PROTOCOL = {"data_root": "/a", "data_fingerprint": "x", "epochs": 20}
+
+
+def _c(name: str, difference: float, verdict: str, splits: int = 5) -> Comparison:
+    return Comparison(name, splits, splits, difference, difference - 0.05, difference + 0.05, 0.5, 0.5, 0.5, verdict)
+
+
+def _runs(monkeypatch: pytest.MonkeyPatch, first: list[Comparison], second: list[Comparison], **protocol: object) -> None:
+    runs = {"a": ({c.remedy: c for c in first}, PROTOCOL),
+            "b": ({c.remedy: c for c in second}, {**PROTOCOL, "data_root": "/b", "data_fingerprint": "y", **protocol})}
+    monkeypatch.setattr(replication, "verdicts", lambda folder, experiments: runs[folder])
+
+
+def test_a_significant_verdict_the_other_photos_reverse_fails(monkeypatch, capsys):
+    _runs(monkeypatch, [_c("balanced", +0.08, BETTER), _c("weights", -0.02, NO_DIFFERENCE)],
+          [_c("balanced", -0.01, NO_DIFFERENCE), _c("weights", +0.01, NO_DIFFERENCE)])
+    assert replication.main(["a", "b"]) == 1
+    assert "| balanced | +0.080, better than the baseline | -0.010, no difference shown | **no** |" in capsys.readouterr().out
+
+
+def test_same_direction_passes_and_unsignificant_flips_do_not_count(monkeypatch, capsys):
+    _runs(monkeypatch, [_c("balanced", +0.08, BETTER), _c("weights", -0.02, NO_DIFFERENCE)],
+          [_c("balanced", +0.01, NO_DIFFERENCE), _c("weights", +0.01, NO_DIFFERENCE)])
+    assert replication.main(["a", "b", "--experiments", "01"]) == 0
+    assert "contradicts in direction: 0." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("second", "protocol", "why"),
+    [([_c("balanced", 0.01, NO_DIFFERENCE)], {"epochs": 6}, "differ in epochs (20 vs 6)"),
+     ([_c("weights", 0.01, NO_DIFFERENCE)], {}, "compare different models"),
+     ([_c("balanced", 0.01, NO_DIFFERENCE, splits=1)], {}, "too few splits to judge")],
+)  # fmt: skip
+def test_runs_that_cannot_be_compared_are_refused(monkeypatch, capsys, second, protocol, why):
+    _runs(monkeypatch, [_c("balanced", +0.08, BETTER)], second, **protocol)
+    assert replication.main(["a", "b"]) == 2
+    assert why in capsys.readouterr().err
+
+
+def test_a_missing_experiment_is_refused_with_its_name(tmp_path: Path, capsys):
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "01_balanced_vs_unbalanced.json").write_text("{}")
+    assert replication.main([str(tmp_path), str(tmp_path), "--experiments", "05"]) == 2
+    assert "holds no experiment named 05*" in capsys.readouterr().err
