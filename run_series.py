@@ -62,7 +62,7 @@ def gather_parameters(args: argparse.Namespace) -> tuple[dict[str, Any], dict[st
 
 def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     """Check everything that can be checked before a notebook starts; return the plan and the run folder."""
-    from unbalanced.runner.params import ConfigError, check_known, notebook_defaults, preflight_data
+    from unbalanced.runner.params import ConfigError, check_known, notebook_defaults, notebook_parameters, preflight_data
     from unbalanced.results import MANIFESTS_DIRNAME
     from unbalanced.runner.plan import Planned, plan_runs, select_notebooks
     from unbalanced.storage import PROJECT_ROOT
@@ -83,7 +83,8 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     # Checked against the whole series, so that one config (study.yaml) also serves a run of some of its notebooks;
     # each notebook still receives only the parameters it declares.
     check_known(select_notebooks(None), given, overrides)
-    preflight_data(given, notebook_defaults(notebooks))
+    unswept = {"data_sizes", "ratios"} - {name for nb in notebooks for name in notebook_parameters(nb)}
+    preflight_data({k: v for k, v in given.items() if k not in unswept}, notebook_defaults(notebooks))  # sweeps this run makes
     plan = plan_runs(notebooks, given, overrides)
     out.mkdir(parents=True, exist_ok=True)
     return plan, out

@@ -66,10 +66,13 @@ def test_a_series_config_serves_a_run_of_some_notebooks_and_each_gets_only_what_
     args = run_series.build_parser().parse_args(["--out", str(tmp_path), "--notebooks", "02", "-p", "ratios=[1, 2]",
                                                  "-p", "class_weight_grid=[3.0]", "-p", "data_root=demo",
                                                  "-p", "negative_split_counts=[14, 8, 8]", "-p", "positive_split_counts=[4, 4, 4]",
-                                                 "-p", "more_positives=14", "-p", "data_sizes=[14]"])  # fmt: skip
-    plan, _ = run_series.prepare(args)
+                                                 "-p", "more_positives=14", "-p", "data_sizes=[100000]"])  # fmt: skip
+    plan, _ = run_series.prepare(args)  # 02 makes no data-size sweep, so a size the data cannot hold is not its concern
     assert [step.name for step in plan] == ["02_class_weights.ipynb"]
     assert plan[0].parameters["class_weight_grid"] == [3.0] and "ratios" not in plan[0].parameters
+    args.notebooks = ["02", "99"]
+    with pytest.raises(ConfigError, match="data_sizes: "):
+        run_series.prepare(args)
     args = run_series.build_parser().parse_args(["--out", str(tmp_path), "--notebooks", "02", "-p", "ratio=[1, 2]"])
     with pytest.raises(ConfigError, match="unknown parameter.s. ratio;"):
         run_series.prepare(args)
