@@ -80,9 +80,9 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     default_out = f"runs/{Path(given['data_root']).name}" if given.get("data_root") else "runs/photos"
     out = Path(args.out or default_out).expanduser().resolve()
     given["output_dir"] = str(out)
-    # Checked against the whole series, so that one config (study.yaml) also serves a run of some of its notebooks;
-    # each notebook still receives only the parameters it declares.
-    check_known(select_notebooks(None), given, overrides)
+    # Checked against the whole series (and any notebook given by path), so that one config (study.yaml) also serves
+    # a run of some of its notebooks; each notebook still receives only the parameters it declares.
+    check_known(sorted({*select_notebooks(None), *notebooks}), given, overrides)
     unswept = {"data_sizes", "ratios"} - {name for nb in notebooks for name in notebook_parameters(nb)}
     preflight_data({k: v for k, v in given.items() if k not in unswept}, notebook_defaults(notebooks))  # sweeps this run makes
     plan = plan_runs(notebooks, given, overrides)
