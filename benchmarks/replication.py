@@ -58,7 +58,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--experiments", nargs="+", default=[], metavar="NN",
                         help="compare only these experiments (name prefixes, e.g. 01), for a run that holds only some")
     args = parser.parse_args(argv)
-    argv = [args.first, args.second]
     try:
         (a, pa), (b, pb) = verdicts(args.first, args.experiments), verdicts(args.second, args.experiments)
     except DataError as exc:
@@ -68,7 +67,7 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot check replication: {why}", file=sys.stderr)
         return 2
     names = list(a)
-    print(f"| remedy | {argv[0]}: AP difference, verdict | {argv[1]}: AP difference, verdict | same direction |")
+    print(f"| remedy | {args.first}: AP difference, verdict | {args.second}: AP difference, verdict | same direction |")
     print("| --- | --- | --- | --- |")
     disagreements = 0
     for n in names:
