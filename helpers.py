@@ -29,7 +29,7 @@ from unbalanced.plots import (
 from unbalanced.runtime import collect_parameters, start_tensorflow
 from unbalanced.splits import ratio_sizes, same_ratio_sizes
 from unbalanced.stats import compare, comparison_table, holm, paired_differences
-from unbalanced.study import Study, best_on_validation, compare_all, read_run, say, sweep
+from unbalanced.study import Study, best_on_validation, compare_all, read_run, reliability_sentence, say, sweep, trend_sentence
 from unbalanced.training import (
     augmented_oversampling,
     balanced_control,
@@ -80,6 +80,7 @@ __all__ = [
     "plot_training_curves",
     "read_run",
     "record_metrics",
+    "reliability_sentence",
     "say",
     "sized",
     "ratio_sizes",
@@ -87,5 +88,6 @@ __all__ = [
     "start_tensorflow",
     "summary_table",
     "sweep",
+    "trend_sentence",
     "undersampling",
 ]

@@ -25,6 +25,7 @@ from unbalanced.metrics import (
     recall_threshold,
     record_metrics,
     roc_auc,
+    roc_auc_rows,
     summary_table,
 )
 from unbalanced.storage import json_safe
@@ -42,6 +43,7 @@ def test_average_precision_and_roc_auc_equal_scikit_learn_with_ties(seed: int):
     rows = np.stack([scores, rng.permutation(scores), np.ones(300)])
     expected = [average_precision_score(labels, row) for row in rows]
     np.testing.assert_allclose(average_precision_rows(np.tile(labels, (3, 1)), rows), expected, atol=1e-12)
+    np.testing.assert_allclose(roc_auc_rows(np.tile(labels, (3, 1)), rows), [roc_auc_score(labels, row) for row in rows], atol=1e-12)
 
 
 def test_roc_auc_of_a_one_class_test_set_is_undefined_and_survives_json():

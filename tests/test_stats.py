@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import PROTOCOL, fake_record, scored_runs
 
-from unbalanced.metrics import choose_on_validation
+from unbalanced.metrics import choose_on_validation, roc_auc
 from unbalanced.stats import BETTER, NO_DIFFERENCE, PENDING, TOO_FEW, WORSE, Comparison, compare, holm, paired
 from unbalanced.training import Recipe, class_weight
 
@@ -76,6 +76,16 @@ def test_a_planted_effect_is_found_in_both_directions():
     assert up.verdict == BETTER and up.low > 0 and up.improvement == 1.0 and up.runs == 5 and up.splits == 5
     down = holm([compare(better, base, "worse", n_boot=500)])[0]
     assert down.verdict == WORSE and down.high < 0
+
+
+def test_a_comparison_in_roc_auc_bootstraps_roc_auc_and_says_so():
+    base, better = scored_runs(1.5, runs=5, seed=1)
+    c = compare(base, better, "better", n_boot=300, metric="ROC-AUC")
+    by_hand = np.mean([roc_auc(r.test_labels, r.trained.test_scores) - roc_auc(b.test_labels, b.trained.test_scores)
+                       for b, r in zip(base, better)])  # fmt: skip
+    ap = compare(base, better, "better", n_boot=300)
+    assert c.difference == pytest.approx(by_hand) and c.difference != pytest.approx(ap.difference) and c.low > 0
+    assert " ROC-AUC (95 % interval" in c.provisional_sentence() and " AP (95 % interval" in ap.provisional_sentence()
 
 
 def test_fewer_than_three_splits_are_too_few_to_judge_however_many_seeds():

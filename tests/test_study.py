@@ -11,7 +11,8 @@ from conftest import demo_study
 
 import unbalanced.study as study_module
 from unbalanced.storage import PROJECT_ROOT, DataError
-from unbalanced.study import output_dir_of, read_run, sweep
+from unbalanced.stats import BETTER, NO_DIFFERENCE, WORSE, Comparison, signed
+from unbalanced.study import Sweep, output_dir_of, read_run, reliability_sentence, sweep, trend_sentence
 from unbalanced.training import baseline, class_weight, sized
 
 
@@ -56,3 +57,42 @@ def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
     assert all(c.verdict != "pending" and not np.isnan(c.p_holm) for c in result.gains["w = 3"])  # corrected at each size
     sentence = result.sentences(lambda n: f"With {n}")[0]
     assert sentence.startswith("With 14: w = 3: ") and f"Holm-adjusted p = {result.gains['w = 3'][0].p_holm:.3f}" in sentence
+    change = result.change("baseline", "ROC-AUC")  # 1 : 14 against 1 : 7 over the same test images, paired by run
+    assert change.metric == "ROC-AUC" and change.runs == 3 and len(result.values("baseline", "ROC-AUC")) == 2
+
+
+def _verdicts(*verdicts: str) -> list[Comparison]:
+    """Comparisons with these verdicts, their difference of the verdict's sign (0.01 for none)."""
+    sign = {BETTER: 0.05, WORSE: -0.05}
+    return [Comparison("r", 5, 5, sign.get(v, 0.01 * k), -0.1, 0.1, 0.01, 0.5, 0.02 if v in sign else 0.9, v) for k, v in enumerate(verdicts)]
+
+
+def test_a_remedy_starts_to_matter_at_its_first_separated_ratio_and_the_counts_say_where():
+    no = NO_DIFFERENCE
+    gains = {"oversampling": _verdicts(no, no, BETTER, no, BETTER), "class weights": _verdicts(no, no, no, no, no),
+             "undersampling": _verdicts(no, WORSE, no, no, no)}  # fmt: skip
+    result = Sweep([1, 5, 10, 50, 100], {}, {}, gains)
+    over, weights, under = result.onsets(lambda r: f"1 : {r}")
+    assert over.startswith("Oversampling starts to matter at 1 : 10: better than the baseline, +0.050 AP") and over.endswith("also at 1 : 100 (better).")
+    assert weights == "Class weights is separated from the baseline at no value from 1 : 1 to 1 : 100; its largest mean difference, +0.040 AP, is at 1 : 100."
+    assert under.startswith("Undersampling starts to matter at 1 : 5: worse than the baseline") and under.endswith("at no other value.")
+    counts = result.verdict_counts()
+    assert counts["oversampling"] == {BETTER: 2, WORSE: 0, "not separated": 3} and counts["undersampling"][WORSE] == 1
+    text = reliability_sentence(counts)
+    assert "over 5 values: oversampling better at 2, worse at 0, not separated at 3;" in text
+    assert "Oversampling is better at the most values, in line with their finding; that is a count" in text
+    tied = reliability_sentence(counts | {"class weights": counts["oversampling"]})
+    assert "Oversampling and class weights are better at the most values, so the sweep does not single out oversampling" in tied
+    assert "Oversampling is better at the most values, not undersampling as they found" in reliability_sentence(counts, "undersampling")
+    assert "over 5 ratios:" in reliability_sentence(counts, unit="ratio") and "at no ratio from" in result.onsets(str, "ratio")[1]
+    none = reliability_sentence({name: counts["class weights"] for name in counts})
+    assert none.endswith("No remedy is better than the baseline anywhere in the sweep, so it cannot rank them.")
+
+
+@pytest.mark.parametrize(("low", "high", "says"), [(-0.2, -0.1, "it falls as the positives get rarer, as Buda"),
+                                                   (0.1, 0.2, "it rises as the positives get rarer, unlike"),
+                                                   (-0.1, 0.1, "the interval holds no change, so this run neither confirms")])  # fmt: skip
+def test_a_trend_is_claimed_only_where_its_interval_excludes_zero(low: float, high: float, says: str):
+    change = Comparison("baseline", 5, 5, (low + high) / 2, low, high, 0.04, 0.5, metric="ROC-AUC")
+    text = trend_sentence(change, "Baseline ROC-AUC at 1 : 100 minus at 1 : 1")
+    assert text.startswith(f"Baseline ROC-AUC at 1 : 100 minus at 1 : 1: {signed((low + high) / 2)} ROC-AUC (95 % interval") and says in text

@@ -48,6 +48,16 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def roc_auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC-AUC of every row of 2-D label and score arrays at once (rank sums, ties sharing ranks, as `roc_auc`)."""
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = labels.sum(axis=1), (~labels).sum(axis=1)
+    ranks = rankdata(scores, axis=1)
+    return (np.where(labels, ranks, 0.0).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
 def average_precision_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Average precision of every row of 2-D label and score arrays at once (ties handled as scikit-learn does)."""
     order = np.argsort(-scores, axis=1, kind="stable")

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import average_precision, average_precision_rows
+from .metrics import average_precision, average_precision_rows, roc_auc, roc_auc_rows
 from .tasks import Record
 
 MIN_SPLITS = 3  # fewer independent splits cannot separate a remedy from split-to-split and training noise
@@ -31,6 +31,8 @@ ALPHA = 0.05
 BETTER, WORSE, NO_DIFFERENCE, TOO_FEW = "better than the baseline", "worse than the baseline", "no difference shown", "too few runs to judge"
 VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, TOO_FEW)
 PENDING = "pending"  # compared, but not yet corrected across remedies (the summary does that)
+# The metric a comparison is made in: its name in sentences, its function, and its function over bootstrap rows.
+METRICS = {"AP": (average_precision, average_precision_rows), "ROC-AUC": (roc_auc, roc_auc_rows)}
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Comparison:
     improvement: float  # share of paired runs in which the remedy's AP is higher (ties count half)
     p_holm: float = float("nan")
     verdict: str = PENDING
+    metric: str = "AP"  # a key of METRICS
 
     @property
     def wins(self) -> str:
@@ -60,7 +63,7 @@ class Comparison:
         return self.splits >= MIN_SPLITS
 
     def _numbers(self) -> str:
-        return (f"{self.remedy}: {signed(self.difference)} AP (95 % interval {signed(self.low)} to {signed(self.high)}, "
+        return (f"{self.remedy}: {signed(self.difference)} {self.metric} (95 % interval {signed(self.low)} to {signed(self.high)}, "
                 f"before correction), higher in {self.wins} of {self.runs} paired runs")  # fmt: skip
 
     def _too_few(self) -> str:
@@ -109,9 +112,10 @@ def paired(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[tuple[R
     return pairs
 
 
-def paired_differences(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[float]:
-    """Test AP of the remedy minus the baseline's, per paired run."""
-    return [average_precision(r.test_labels, r.trained.test_scores) - average_precision(b.test_labels, b.trained.test_scores)
+def paired_differences(baseline: Sequence[Record], remedy: Sequence[Record], metric: str = "AP") -> list[float]:
+    """Test AP (or another of METRICS) of the remedy minus the baseline's, per paired run."""
+    score = METRICS[metric][0]
+    return [score(r.test_labels, r.trained.test_scores) - score(b.test_labels, b.trained.test_scores)
             for b, r in paired(baseline, remedy)]  # fmt: skip
 
 
@@ -123,9 +127,10 @@ def _split_means(pairs: Sequence[tuple[Record, Record]], values: Sequence[float]
     return {s: float(np.mean(v)) for s, v in sorted(by_split.items())}
 
 
-def bootstrap_differences(pairs: Sequence[tuple[Record, Record]], n_boot: int = 2000, seed: int = 0) -> np.ndarray:
-    """Replicates of the mean AP difference: split seeds resampled, and within each its test images (per class, the
+def bootstrap_differences(pairs: Sequence[tuple[Record, Record]], n_boot: int = 2000, seed: int = 0, metric: str = "AP") -> np.ndarray:
+    """Replicates of the mean AP (or other metric's) difference: split seeds resampled, and within each its test images (per class, the
     same images for every seed of the split), its seeds averaged."""
+    rows = METRICS[metric][1]
     rng = np.random.default_rng(seed)
     splits = sorted({b.split_seed for b, _ in pairs})
     per_split = np.empty((n_boot, len(splits)))
@@ -135,18 +140,20 @@ def bootstrap_differences(pairs: Sequence[tuple[Record, Record]], n_boot: int = 
         pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
         idx = np.concatenate([rng.choice(pos, (n_boot, len(pos))), rng.choice(neg, (n_boot, len(neg)))], axis=1)
         resampled = labels[idx]
-        per_split[:, k] = np.mean([average_precision_rows(resampled, r.trained.test_scores[idx])
-                                   - average_precision_rows(resampled, b.trained.test_scores[idx]) for b, r in members], axis=0)  # fmt: skip
+        per_split[:, k] = np.mean([rows(resampled, r.trained.test_scores[idx]) - rows(resampled, b.trained.test_scores[idx])
+                                   for b, r in members], axis=0)  # fmt: skip
     picks = rng.integers(0, len(splits), (n_boot, len(splits)))
     return np.take_along_axis(per_split, picks, axis=1).mean(axis=1)
 
 
-def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_boot: int = 2000, seed: int = 0) -> Comparison:
-    """The remedy's paired comparison with the baseline; its verdict comes from `holm`, across remedies."""
+def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_boot: int = 2000, seed: int = 0,
+            metric: str = "AP") -> Comparison:
+    """The remedy's paired comparison with the baseline in test AP (or another of METRICS); its verdict comes from
+    `holm`, across remedies."""
     from scipy import stats
 
     pairs = paired(baseline, remedy)
-    diffs = np.array(paired_differences(baseline, remedy))
+    diffs = np.array(paired_differences(baseline, remedy, metric))
     n = len(pairs)
     improvement = float(np.mean((diffs > 0) + 0.5 * (diffs == 0))) if n else float("nan")
     by_split = _split_means(pairs, diffs)
@@ -154,13 +161,13 @@ def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_b
     mean = float(np.mean(list(by_split.values()))) if s else float("nan")
     nan = float("nan")
     if s < MIN_SPLITS:
-        return Comparison(name, n, s, mean, nan, nan, nan, improvement, verdict=TOO_FEW)
-    se = float(np.std(bootstrap_differences(pairs, n_boot, seed), ddof=1) * np.sqrt(s / (s - 1)))
+        return Comparison(name, n, s, mean, nan, nan, nan, improvement, verdict=TOO_FEW, metric=metric)
+    se = float(np.std(bootstrap_differences(pairs, n_boot, seed, metric), ddof=1) * np.sqrt(s / (s - 1)))
     if se == 0.0:  # the same difference in every run and every resample: none (p = 1), or one beyond any doubt
-        return Comparison(name, n, s, mean, mean, mean, 1.0 if mean == 0.0 else 0.0, improvement)
+        return Comparison(name, n, s, mean, mean, mean, 1.0 if mean == 0.0 else 0.0, improvement, metric=metric)
     half = float(stats.t.ppf(1 - ALPHA / 2, s - 1)) * se
     p = float(2 * stats.t.sf(abs(mean) / se, s - 1))
-    return Comparison(name, n, s, mean, mean - half, mean + half, p, improvement)
+    return Comparison(name, n, s, mean, mean - half, mean + half, p, improvement, metric=metric)
 
 
 def holm(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Comparison]:

@@ -22,7 +22,7 @@ from .metrics import choose_on_validation
 from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
 from .runtime import start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
-from .stats import Comparison, compare, holm
+from .stats import BETTER, METRICS, WORSE, Comparison, compare, holm, signed
 from .storage import PROJECT_ROOT, DataError, resolve_path
 from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, run_tasks
 from .training import Recipe
@@ -212,6 +212,75 @@ class Sweep:
         """Each remedy's comparison at each x, in words: with its verdict, or (secondary) its numbers alone."""
         return [f"{name_x(x)}: {c.provisional_sentence(secondary=True) if secondary else c.sentence()}"
                 for comparisons in self.gains.values() for x, c in zip(self.x, comparisons)]  # fmt: skip
+
+    def onsets(self, name_x: Callable[[Any], str], unit: str = "value") -> list[str]:
+        """For each remedy, the first x at which Holm's correction separates it from the baseline (where it starts to
+        matter) and the other x where it is separated, or that none is, with its largest mean gain."""
+        out = []
+        for name, comparisons in self.gains.items():
+            name = name[:1].upper() + name[1:]
+            separated = [(x, c) for x, c in zip(self.x, comparisons) if c.verdict in (BETTER, WORSE)]
+            if not separated:
+                x, c = max(zip(self.x, comparisons), key=lambda xc: xc[1].difference)
+                out.append(f"{name} is separated from the baseline at no {unit} from {name_x(self.x[0])} to {name_x(self.x[-1])}; "
+                           f"its largest mean difference, {signed(c.difference)} AP, is at {name_x(x)}.")  # fmt: skip
+                continue
+            (x, c), rest = separated[0], separated[1:]
+            others = f"; at no other {unit}" if not rest else "; also at " + ", ".join(f"{name_x(y)} ({d.verdict.split()[0]})" for y, d in rest)
+            out.append(f"{name} starts to matter at {name_x(x)}: {c.verdict}, {signed(c.difference)} AP, Holm-adjusted p = "
+                       f"{c.p_holm:.3f}{others}.")  # fmt: skip
+        return out
+
+    def verdict_counts(self) -> dict[str, dict[str, int]]:
+        """How many x each remedy is better than, worse than, or not separated from the baseline at."""
+        return {name: {v: sum(c.verdict == v for c in comparisons) for v in (BETTER, WORSE)}
+                | {"not separated": sum(c.verdict not in (BETTER, WORSE) for c in comparisons)}
+                for name, comparisons in self.gains.items()}  # fmt: skip
+
+    def values(self, name: str, metric: str = "AP") -> list[list[float]]:
+        """Test `metric` ("AP" or "ROC-AUC") of `name`'s runs at each x."""
+        score = METRICS[metric][0]
+        return [[score(r.test_labels, r.trained.test_scores) for r in self.records[(name, x)]] for x in self.x]
+
+    def change(self, name: str, metric: str = "AP") -> Comparison:
+        """`name` at the last x against itself at the first x, paired by run, in test `metric` ("AP" or "ROC-AUC"): a
+        pre-stated trend, outside the remedies' Holm family, so its p is uncorrected."""
+        first, last = self.x[0], self.x[-1]
+        return compare(self.records[(name, first)], self.records[(name, last)], f"{name}, last against first", metric=metric)
+
+
+BUDA = "Buda, Maki and Mazurowski (2018)"
+
+
+def trend_sentence(change: Comparison, what: str) -> str:
+    """A `Sweep.change` in words, set against Buda et al.'s finding that the metric falls as imbalance grows: a fall
+    or a rise is claimed only where the interval excludes zero."""
+    numbers = (f"{what}: {signed(change.difference)} {change.metric} (95 % interval {signed(change.low)} to "
+               f"{signed(change.high)}, {change.splits} splits, p = {change.p_value:.3f})")  # fmt: skip
+    if not change.judged:
+        return f"{numbers}: too few splits to tell a trend."
+    if change.high < 0:
+        return f"{numbers}: it falls as the positives get rarer, as {BUDA} found."
+    if change.low > 0:
+        return f"{numbers}: it rises as the positives get rarer, unlike what {BUDA} found."
+    return f"{numbers}: the interval holds no change, so this run neither confirms nor contradicts the fall {BUDA} found."
+
+
+def reliability_sentence(counts: Mapping[str, Mapping[str, int]], reported: str = "oversampling", unit: str = "value") -> str:
+    """Each remedy's verdicts counted over a sweep, set against the remedy Buda et al. found most reliable: a count of
+    verdicts against the baseline, not a test between remedies, and said to be so."""
+    total = sum(next(iter(counts.values())).values()) if counts else 0
+    parts = "; ".join(f"{name} better at {c[BETTER]}, worse at {c[WORSE]}, not separated at {c['not separated']}" for name, c in counts.items())
+    head = f"{BUDA} found {reported} the most reliable remedy. Here, over {total} {unit}s: {parts}."
+    most = max((c[BETTER] for c in counts.values()), default=0)
+    if most == 0:
+        return f"{head} No remedy is better than the baseline anywhere in the sweep, so it cannot rank them."
+    leaders = [name for name, c in counts.items() if c[BETTER] == most]
+    agreement = ("in line with their finding" if leaders == [reported] else f"so the sweep does not single out {reported}"
+                 if reported in leaders else f"not {reported} as they found")  # fmt: skip
+    leaders[0] = leaders[0][:1].upper() + leaders[0][1:]  # it opens a sentence
+    return (f"{head} {' and '.join(leaders)} {'is' if len(leaders) == 1 else 'are'} better at the most {unit}s, {agreement}; "
+            "that is a count of verdicts against the baseline, not a test between remedies.")
 
 
 def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
