@@ -11,7 +11,9 @@ import nbformat
 import pytest
 from nbval.plugin import get_sanitize_patterns
 
+from unbalanced.stats import BETTER, NO_DIFFERENCE, WORSE, Comparison
 from unbalanced.storage import PROJECT_ROOT
+from unbalanced.study import Sweep, reliability_sentence, trend_sentence
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 SANITIZE = PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
@@ -90,3 +92,27 @@ def test_no_sanitizer_can_backtrack_without_end():
     for regex, _ in get_sanitize_patterns(SANITIZE.read_text()):
         re.compile(regex)
         assert not re.search(r"\([^()]*[+*][^()]*\)[+*{]", regex), regex
+
+
+def _comparison(verdict: str, difference: float = 0.01, low: float = -0.1, high: float = 0.1) -> Comparison:
+    return Comparison("oversampling", 3, 3, difference, low, high, 0.01, 0.5, 0.02, verdict)
+
+
+def _sweep(*verdicts: str) -> Sweep:
+    return Sweep([10, 50], {}, {}, {"oversampling": [_comparison(v, {BETTER: 0.05, WORSE: -0.05}.get(v, -0.01)) for v in verdicts]})
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [[_comparison(v).sentence() for v in (BETTER, WORSE, NO_DIFFERENCE)],
+     [trend_sentence(_comparison(NO_DIFFERENCE, d, lo, hi), "ROC-AUC") for d, lo, hi in ((-0.2, -0.3, -0.1), (0.2, 0.1, 0.3), (0, -0.1, 0.1))],
+     [_sweep(*v).onsets(str, "ratio")[0] for v in ((BETTER, WORSE), (NO_DIFFERENCE, WORSE), (NO_DIFFERENCE, NO_DIFFERENCE))]
+     + [Sweep([10, 50], {}, {}, {"oversampling": [_comparison(NO_DIFFERENCE, 0.03)] * 2}).onsets(str, "ratio")[0]],
+     [reliability_sentence({"oversampling": {BETTER: b, WORSE: 0, "not separated": 2 - b}, "class weights": {BETTER: c, WORSE: 1, "not separated": 1 - c}},
+                           unit="ratio") for b, c in ((0, 0), (1, 0), (1, 1), (0, 1))]],
+    ids=["verdict", "trend", "onset", "ranking"],
+)  # fmt: skip
+def test_every_form_of_a_generated_sentence_masks_alike(forms: list[str]):
+    """What trained numbers decide (a verdict, a trend's direction, where a remedy starts to matter, the ranking) must
+    not change what nbval compares, or the stored notebooks fail on a machine whose numbers differ."""
+    assert len(set(forms)) == len(forms) and len({_sanitize(f) for f in forms}) == 1, [_sanitize(f) for f in forms]

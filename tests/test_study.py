@@ -74,7 +74,9 @@ def test_a_remedy_starts_to_matter_at_its_first_separated_ratio_and_the_counts_s
     result = Sweep([1, 5, 10, 50, 100], {}, {}, gains)
     over, weights, under = result.onsets(lambda r: f"1 : {r}")
     assert over.startswith("Oversampling starts to matter at 1 : 10: better than the baseline, +0.050 AP") and over.endswith("also at 1 : 100 (better).")
-    assert weights == "Class weights is separated from the baseline at no value from 1 : 1 to 1 : 100; its largest mean difference, +0.040 AP, is at 1 : 100."
+    assert weights == ("Class weights is separated from the baseline at no value from 1 : 1 to 1 : 100; its largest mean difference, "
+                       "+0.040 AP at 1 : 100, has a 95 % interval from -0.100 to +0.100 before correction.")  # fmt: skip
+    assert Sweep([1, 2], {}, {}, {"w": _verdicts(NO_DIFFERENCE)[:1] * 2}).onsets(str)[0].endswith("none of its mean differences is above zero.")
     assert under.startswith("Undersampling starts to matter at 1 : 5: worse than the baseline") and under.endswith("at no other value.")
     counts = result.verdict_counts()
     assert counts["oversampling"] == {BETTER: 2, WORSE: 0, "not separated": 3} and counts["undersampling"][WORSE] == 1
@@ -89,10 +91,20 @@ def test_a_remedy_starts_to_matter_at_its_first_separated_ratio_and_the_counts_s
     assert none.endswith("No remedy is better than the baseline anywhere in the sweep, so it cannot rank them.")
 
 
-@pytest.mark.parametrize(("low", "high", "says"), [(-0.2, -0.1, "it falls as the positives get rarer, as Buda"),
-                                                   (0.1, 0.2, "it rises as the positives get rarer, unlike"),
+@pytest.mark.parametrize(("low", "high", "says"), [(-0.2, -0.1, "it falls as the positives get rarer and fewer, as Buda"),
+                                                   (0.1, 0.2, "it rises as the positives get rarer and fewer, unlike"),
                                                    (-0.1, 0.1, "the interval holds no change, so this run neither confirms")])  # fmt: skip
 def test_a_trend_is_claimed_only_where_its_interval_excludes_zero(low: float, high: float, says: str):
     change = Comparison("baseline", 5, 5, (low + high) / 2, low, high, 0.04, 0.5, metric="ROC-AUC")
     text = trend_sentence(change, "Baseline ROC-AUC at 1 : 100 minus at 1 : 1")
     assert text.startswith(f"Baseline ROC-AUC at 1 : 100 minus at 1 : 1: {signed((low + high) / 2)} ROC-AUC (95 % interval") and says in text
+
+
+def test_the_sweep_says_how_large_a_difference_it_could_separate():
+    # one comparison's interval -0.111 to -0.030 from 5 splits: SE 0.0146; Holm's first step over 21 needs t = 6.85
+    c = Comparison("w", 5, 5, -0.070, -0.111, -0.030, 0.0085, 0.0, 0.178, NO_DIFFERENCE)
+    identical = Comparison("w", 5, 5, 0.0, 0.0, 0.0, 1.0, 0.5, 1.0, NO_DIFFERENCE)  # counted in the family, no spread
+    needed, low, high = Sweep([1], {}, {}, {"w": [c] * 20 + [identical]}).separable()
+    assert needed == pytest.approx(6.847, abs=1e-3) and low == high == pytest.approx(0.0999, abs=1e-4)
+    text = Sweep([1], {}, {}, {"w": [c] * 20 + [identical]}).separable_sentence()
+    assert text.startswith("With 5 splits and Holm's correction over 21 comparisons, the first to be separated needs a mean difference of 6.8 standard errors: from 0.100 to 0.100 AP")

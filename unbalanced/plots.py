@@ -197,7 +197,7 @@ def plot_sweep(x: Sequence[float], ap: Mapping[str, Sequence[Sequence[float]]], 
             ax.set_xscale("log")
         ax.legend(fontsize=7)
     ax_ap.set(ylabel="test AP", title="Average precision")
-    ax_gain.set(ylabel="AP, remedy − baseline", title="Paired gain over the baseline (95 % interval)")
+    ax_gain.set(ylabel="AP, remedy − baseline", title="Paired gain over the baseline (95 % interval before Holm's correction)")
     fig.tight_layout()
     return fig
 

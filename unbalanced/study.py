@@ -22,7 +22,7 @@ from .metrics import choose_on_validation
 from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
 from .runtime import start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
-from .stats import BETTER, METRICS, WORSE, Comparison, compare, holm, signed
+from .stats import ALPHA, BETTER, METRICS, WORSE, Comparison, compare, holm, signed
 from .storage import PROJECT_ROOT, DataError, resolve_path
 from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, run_tasks
 from .training import Recipe
@@ -222,14 +222,41 @@ class Sweep:
             separated = [(x, c) for x, c in zip(self.x, comparisons) if c.verdict in (BETTER, WORSE)]
             if not separated:
                 x, c = max(zip(self.x, comparisons), key=lambda xc: xc[1].difference)
-                out.append(f"{name} is separated from the baseline at no {unit} from {name_x(self.x[0])} to {name_x(self.x[-1])}; "
-                           f"its largest mean difference, {signed(c.difference)} AP, is at {name_x(x)}.")  # fmt: skip
+                largest = ("none of its mean differences is above zero" if signed(c.difference) == "+0.000" or c.difference < 0 else
+                           f"its largest mean difference, {signed(c.difference)} AP at {name_x(x)}, has a 95 % interval from "
+                           f"{signed(c.low)} to {signed(c.high)} before correction")  # fmt: skip
+                out.append(f"{name} is separated from the baseline at no {unit} from {name_x(self.x[0])} to {name_x(self.x[-1])}; {largest}.")
                 continue
             (x, c), rest = separated[0], separated[1:]
             others = f"; at no other {unit}" if not rest else "; also at " + ", ".join(f"{name_x(y)} ({d.verdict.split()[0]})" for y, d in rest)
             out.append(f"{name} starts to matter at {name_x(x)}: {c.verdict}, {signed(c.difference)} AP, Holm-adjusted p = "
                        f"{c.p_holm:.3f}{others}.")  # fmt: skip
         return out
+
+    def separable(self) -> tuple[float, float, float]:
+        """What Holm's correction over the whole sweep demands of its first comparison (p below alpha / m): that many
+        standard errors, and the smallest and largest mean AP difference that would reach it here, from the intervals."""
+        from scipy import stats
+
+        judged = [c for comparisons in self.gains.values() for c in comparisons if c.judged]
+        spread = [c for c in judged if c.high > c.low]  # a remedy identical to the baseline has no spread to scale
+        if not spread:
+            return float("nan"), float("nan"), float("nan")
+        df = spread[0].splits - 1
+        needed = float(stats.t.ppf(1 - ALPHA / (2 * len(judged)), df))
+        margins = [needed * (c.high - c.low) / 2 / float(stats.t.ppf(1 - ALPHA / 2, df)) for c in spread]  # half-width / t = SE
+        return needed, min(margins), max(margins)
+
+    def separable_sentence(self) -> str:
+        """`separable` in words: how large a difference this sweep could have separated at all."""
+        needed, low, high = self.separable()
+        judged = sum(c.judged for comparisons in self.gains.values() for c in comparisons)
+        if not judged or needed != needed:
+            return "No comparison in this sweep has enough splits, or any spread, to be judged."
+        splits = next(c.splits for comparisons in self.gains.values() for c in comparisons if c.judged)
+        return (f"With {splits} splits and Holm's correction over {judged} comparisons, the first to be separated needs a "
+                f"mean difference of {needed:.1f} standard errors: from {low:.3f} to {high:.3f} AP here, depending on each comparison's spread. "
+                "Smaller effects, gains or losses, go unseen.")  # fmt: skip
 
     def verdict_counts(self) -> dict[str, dict[str, int]]:
         """How many x each remedy is better than, worse than, or not separated from the baseline at."""
@@ -260,9 +287,9 @@ def trend_sentence(change: Comparison, what: str) -> str:
     if not change.judged:
         return f"{numbers}: too few splits to tell a trend."
     if change.high < 0:
-        return f"{numbers}: it falls as the positives get rarer, as {BUDA} found."
+        return f"{numbers}: it falls as the positives get rarer and fewer, as {BUDA} found."
     if change.low > 0:
-        return f"{numbers}: it rises as the positives get rarer, unlike what {BUDA} found."
+        return f"{numbers}: it rises as the positives get rarer and fewer, unlike what {BUDA} found."
     return f"{numbers}: the interval holds no change, so this run neither confirms nor contradicts the fall {BUDA} found."
 
 
