@@ -173,19 +173,21 @@ def fake_record(recipe: Recipe, split_seed: int, seed: int, val: tuple[np.ndarra
 
 def scored_runs(effect: float, runs: int = 3, n_neg: int = 300, n_pos: int = 30, seed: int = 0,
                 recipe: Recipe | None = None) -> tuple[list[Record], list[Record]]:  # fmt: skip
-    """Baseline and remedy records over `runs` paired runs (one split each): the remedy's scores separate the classes
-    `effect` better; each run draws its own test set and its own training noise."""
+    """Baseline and remedy records over `runs` paired runs (one split each) on one shared test block and validation
+    block at 1 : 10: the remedy's scores separate the classes `effect` better; each run draws its own training noise."""
     rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
+    val_labels = np.r_[np.zeros(10 * n_pos, int), np.ones(n_pos, int)]
+    difficulty = rng.normal(0, 1, len(labels))  # what makes an image hard, whatever the model
+    val_difficulty = rng.normal(0, 1, len(val_labels))
     base, remedy = [], []
     for run in range(runs):
-        labels = np.r_[np.zeros(n_neg, int), np.ones(n_pos, int)]
-        difficulty = rng.normal(0, 1, len(labels))  # what makes an image hard, whatever the model
         for records, strength in ((base, 1.0), (remedy, 1.0 + effect)):
             quality = strength + rng.normal(0, 0.1)  # this run's training noise
-            val = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
+            val = 1 / (1 + np.exp(-(quality * val_labels + val_difficulty + rng.normal(0, 0.7, len(val_labels)))))
             test = 1 / (1 + np.exp(-(quality * labels + difficulty + rng.normal(0, 0.7, len(labels)))))
             records.append(fake_record(recipe if records is remedy and recipe else Recipe("baseline" if records is base else "remedy"),
-                                       run, 1, (labels, val), (labels, test), test_fingerprint=f"split {run}"))  # fmt: skip
+                                       run, 1, (val_labels, val), (labels, test)))  # fmt: skip
     return base, remedy
 
 

@@ -13,7 +13,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from unbalanced.metrics import (
     average_precision,
-    average_precision_rows,
+    ap_rows,
+    at_threshold_rows,
+    auc_rows,
     best_f1_threshold,
     choose_on_validation,
     format_mean_sd,
@@ -25,7 +27,6 @@ from unbalanced.metrics import (
     recall_threshold,
     record_metrics,
     roc_auc,
-    roc_auc_rows,
     summary_table,
 )
 from unbalanced.storage import json_safe
@@ -40,10 +41,21 @@ def test_average_precision_and_roc_auc_equal_scikit_learn_with_ties(seed: int):
     scores = np.round(rng.random(300) + 0.3 * labels, 1)  # rounding makes many ties
     assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
     assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
-    rows = np.stack([scores, rng.permutation(scores), np.ones(300)])
-    expected = [average_precision_score(labels, row) for row in rows]
-    np.testing.assert_allclose(average_precision_rows(np.tile(labels, (3, 1)), rows), expected, atol=1e-12)
-    np.testing.assert_allclose(roc_auc_rows(np.tile(labels, (3, 1)), rows), [roc_auc_score(labels, row) for row in rows], atol=1e-12)
+    weights = np.stack([np.ones(300), rng.integers(0, 4, 300) * np.where(labels == 1, 1.0, 3.0), rng.random(300)])
+    for score_list in (scores, np.ones(300)):  # with ties, and all tied
+        ap = [average_precision_score(labels, score_list, sample_weight=w) for w in weights]
+        auc = [roc_auc_score(labels, score_list, sample_weight=w) for w in weights]
+        np.testing.assert_allclose(ap_rows(labels, score_list, weights), ap, atol=1e-12)
+        np.testing.assert_allclose(auc_rows(labels, score_list, weights), auc, atol=1e-12)
+
+
+def test_weighted_operating_point_rows_by_hand():
+    labels, scores = np.array([0, 0, 0, 1, 1]), np.array([0.1, 0.6, 0.7, 0.4, 0.9])
+    rows = at_threshold_rows(labels, scores, np.array([[1, 1, 1, 1, 1], [2, 2, 2, 1, 1], [1, 0, 0, 1, 1]], float), 0.5)
+    np.testing.assert_allclose(rows["recall"], [0.5, 0.5, 0.5])
+    np.testing.assert_allclose(rows["precision"], [1 / 3, 1 / 5, 1.0])  # the flagged cats weigh 2 each in the second row
+    np.testing.assert_allclose(rows["accuracy"], [2 / 5, 3 / 8, 2 / 3])
+    assert np.isnan(at_threshold_rows(labels, scores, np.ones((1, 5)), 0.95)["precision"][0])
 
 
 def test_roc_auc_of_a_one_class_test_set_is_undefined_and_survives_json():

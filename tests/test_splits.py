@@ -1,4 +1,5 @@
-"""Tests for unbalanced/splits.py: one validation block, then test, nested training sets, one cut per split seed."""
+"""Tests for unbalanced/splits.py: one validation block and one test block for every split seed, nested training sets, one
+training pool per split seed."""
 
 from __future__ import annotations
 
@@ -45,22 +46,24 @@ def test_training_sets_nest_the_unbalanced_set_inside_the_others():
     assert set(smaller.files) < set(larger.files)  # the data-size sweep nests as well
 
 
-def test_validation_and_test_depend_only_on_the_split_seed_and_their_counts():
+def test_validation_and_test_are_fixed_blocks_and_only_the_training_pools_follow_the_split_seed():
     a = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=3)
     b = cut_split(_files(), "cats", "dogs", SplitCounts.of([4, 6, 8], [1, 3, 4], 20), split_seed=3)
-    assert a.val.files == b.val.files and a.test.files == b.test.files
+    assert a.val.files == b.val.files and a.test.files == b.test.files  # the training counts do not move them
     again = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=3)
     other = cut_split(_files(), "cats", "dogs", COUNTS, split_seed=4)
-    assert again.test.files == a.test.files and again.negative_pool == a.negative_pool and other.test.files != a.test.files
-    np.testing.assert_array_equal(again.test.labels, a.test.labels)
+    assert again.test.files == a.test.files and again.negative_pool == a.negative_pool
+    assert other.test.files == a.test.files and other.val.files == a.val.files  # every run scored on the same photos
+    assert other.negative_pool != a.negative_pool and set(other.negative_pool) == set(a.negative_pool)  # reshuffled pool
+    np.testing.assert_array_equal(other.test.labels, a.test.labels)
 
 
-def test_validation_is_one_block_for_every_split_seed_and_never_in_any_split_s_test_set():
-    # settings for split i are chosen on the other splits' validation predictions: they must not see test i's images
+def test_no_validation_or_test_photo_is_in_any_split_seeds_training_pool():
     plans = [cut_split(_files(), "cats", "dogs", COUNTS, split_seed=s) for s in range(6)]
-    assert all(p.val.files == plans[0].val.files for p in plans)
-    assert all(not set(p.val.files) & set(q.test.files) for p in plans for q in plans)
-    assert len({p.test.files for p in plans}) == 6  # the test sets still differ between split seeds
+    held_out = set(plans[0].val.files) | set(plans[0].test.files)
+    assert all(not held_out & (set(p.negative_pool) | set(p.positive_pool)) for p in plans)
+    assert not set(plans[0].val.files) & set(plans[0].test.files)
+    assert len({p.positive_pool[:2] for p in plans}) > 1  # the training sets differ between split seeds
 
 
 def test_too_few_files_names_the_class_and_what_was_asked():

@@ -48,28 +48,59 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def roc_auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC-AUC of every row of 2-D label and score arrays at once (rank sums, ties sharing ranks, as `roc_auc`)."""
-    from scipy.stats import rankdata
+def deployment_weights(test_labels: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
+    """Per test image, the weight that brings the test set to the deployment prior (validation's positive share):
+    positives 1, each negative n_pos (1 - prior) / (prior n_neg), so a test block richer in positives scores as the
+    deployment ratio would."""
+    labels, val = np.asarray(test_labels).astype(bool), np.asarray(val_labels).astype(bool)
+    n_pos, n_neg, val_pos, val_neg = int(labels.sum()), int((~labels).sum()), int(val.sum()), int((~val).sum())
+    return np.where(labels, 1.0, (n_pos * val_neg) / (val_pos * n_neg))  # in whole counts: 3.0, not 2.9999999999999996
 
-    labels = np.asarray(labels).astype(bool)
-    n_pos, n_neg = labels.sum(axis=1), (~labels).sum(axis=1)
-    ranks = rankdata(scores, axis=1)
-    return (np.where(labels, ranks, 0.0).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+def _ranked(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For each positive, from the highest score down: its weight, the positives' weight up to the end of its group of
+    tied scores, and the negatives' weight before the start and up to the end of that group (rows of `weights`).
+
+    Written out because the comparison rescores every model under a thousand resamples of its test images: one sort
+    per model serves them all, and only the positives' columns are gathered after the two running sums."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    s, y = np.asarray(scores)[order], np.asarray(labels)[order].astype(bool)
+    starts = np.r_[True, s[1:] != s[:-1]]
+    group = np.cumsum(starts) - 1
+    end = np.flatnonzero(np.r_[s[1:] != s[:-1], True])[group][y]  # the end of each positive's group
+    start = np.flatnonzero(starts)[group][y]
+    n_pos, n_neg = np.cumsum(y), np.cumsum(~y)
+    w = np.atleast_2d(np.asarray(weights, float))
+    pos = np.cumsum(w[:, order[y]], axis=1)
+    neg = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w[:, order[~y]], axis=1)], axis=1)
+    own = np.diff(pos, axis=1, prepend=0.0)
+    return own, pos[:, n_pos[end] - 1], neg[:, n_neg[start] - ~y[start]], neg[:, n_neg[end]], neg[:, -1:]
 
 
-def average_precision_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Average precision of every row of 2-D label and score arrays at once (ties handled as scikit-learn does)."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    s = np.take_along_axis(scores, order, axis=1)
-    y = np.take_along_axis(labels, order, axis=1).astype(np.int64)
-    tp = np.cumsum(y, axis=1)
-    last_of_tie = np.concatenate([s[:, 1:] != s[:, :-1], np.ones((len(s), 1), bool)], axis=1)
-    tp_at_ends = np.where(last_of_tie, tp, 0)
-    before = np.concatenate([np.zeros((len(s), 1), np.int64), np.maximum.accumulate(tp_at_ends, axis=1)[:, :-1]], axis=1)
-    precision = tp / np.arange(1, s.shape[1] + 1)
-    gain = np.where(last_of_tie, tp - before, 0)
-    return (gain * precision).sum(axis=1) / tp[:, -1]
+def ap_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted average precision for each row of `weights` (one model's fixed scores; rows are resamples of its test
+    images as counts times deployment weights): scikit-learn's average_precision_score with sample_weight, vectorised."""
+    own, tp, _, fp, _ = _ranked(labels, scores, weights)
+    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=tp + fp > 0)
+    return (own * precision).sum(axis=1) / own.sum(axis=1)
+
+
+def auc_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted ROC-AUC for each row of `weights` (ties count half): scikit-learn's roc_auc_score with sample_weight."""
+    own, _, before, through, negatives = _ranked(labels, scores, weights)
+    return (own * (negatives - (before + through) / 2)).sum(axis=1) / (own.sum(axis=1) * negatives[:, 0])
+
+
+def at_threshold_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """Weighted recall, precision (NaN where nothing is predicted positive) and accuracy at `threshold` (positive at
+    score >= threshold), for each row of `weights`."""
+    y, flagged = np.asarray(labels).astype(bool), np.asarray(scores) >= threshold
+    w = np.atleast_2d(np.asarray(weights, float))
+    tp, fp = w[:, y & flagged].sum(axis=1), w[:, ~y & flagged].sum(axis=1)
+    tn, positives = w[:, ~y & ~flagged].sum(axis=1), w[:, y].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+    return {"recall": tp / positives, "precision": precision, "accuracy": (tp + tn) / w.sum(axis=1)}
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -1,7 +1,10 @@
-"""Cutting the usable files into validation, test and nested training sets, one independent cut per split seed.
+"""Cutting the usable files into validation, test and nested training sets: one fixed held-out block, and one
+training pool per split seed.
 
-For each class the files are shuffled with the split seed. Validation and test are taken first, so they depend only
-on the split seed and their own counts. The rest is the class's training pool, in shuffled order, and every
+For each class the files are shuffled once with a fixed seed (HELD_OUT_SEED): the validation block and then the test
+block are taken from the front, the same under every split seed, so every run of a study is chosen on the same
+validation photos and scored on the same test photos, and no photo of either is ever trained on. The rest is the
+class's training pool, shuffled with the split seed, and every
 training set is a prefix of each pool: the unbalanced set, the size-matched balanced control and the "more
 positives" reference share their first images (nested), and so do the data-size and imbalance-ratio sweeps.
 """
@@ -20,7 +23,7 @@ UNBALANCED = "unbalanced"  # the training set at the deployment ratio: what the 
 CONTROL = "balanced, same size"  # as many images as the unbalanced set, half of them positive: balance alone
 MORE_POSITIVES = "more positives"  # the unbalanced set's negatives with more positives: collecting data, not a remedy
 TRAINING_SETS = (UNBALANCED, CONTROL, MORE_POSITIVES)
-VALIDATION_SEED = 20261129  # fixes the validation block, the same under every split seed
+HELD_OUT_SEED = 20261129  # fixes the validation and test blocks, the same under every split seed
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class SplitPlan:
 
 
 def cut_split(files_by_class: Mapping[str, Sequence[Path]], negative: str, positive: str, counts: SplitCounts, split_seed: int) -> SplitPlan:
-    """Per class: the same validation block for every split seed, then test and the training pool from the rest,
+    """Per class: the same validation and test blocks for every split seed, then the training pool from the rest,
     shuffled with the split seed."""
     parts: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for label, (name, (_, n_val, n_test), needed) in enumerate(
@@ -126,12 +129,13 @@ def cut_split(files_by_class: Mapping[str, Sequence[Path]], negative: str, posit
                 f"class {name!r}: validation {n_val}, test {n_test} and a training pool of {needed} need "
                 f"{n_val + n_test + needed} files, but only {len(available)} usable ones were found; lower the split counts"
             )
-        # Validation is one fixed block for every split seed: settings are chosen on other splits' validation
-        # predictions (metrics.choose_on_validation), which must never include this split's test images.
-        fixed = [available[i] for i in np.random.default_rng([VALIDATION_SEED, label]).permutation(len(available))]
-        rest = fixed[n_val:]
-        shuffled = [rest[i] for i in np.random.default_rng([split_seed, label]).permutation(len(rest))]
-        parts[name] = (fixed[:n_val], shuffled[:n_test], shuffled[n_test:])
+        # One held-out block for every split seed: settings are chosen on validation predictions pooled across splits,
+        # which must never include a test photo, and every paired difference is taken on the same test photos, so the
+        # test set's noise is shared by all runs and counted once (stats.estimate).
+        fixed = [available[i] for i in np.random.default_rng([HELD_OUT_SEED, label]).permutation(len(available))]
+        rest = fixed[n_val + n_test :]
+        pool = [rest[i] for i in np.random.default_rng([split_seed, label]).permutation(len(rest))]
+        parts[name] = (fixed[:n_val], fixed[n_val : n_val + n_test], pool)
 
     def labelled(neg: list[str], pos: list[str]) -> Split:
         return Split(tuple(neg + pos), np.r_[np.zeros(len(neg), np.int32), np.ones(len(pos), np.int32)])

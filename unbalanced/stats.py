@@ -1,80 +1,192 @@
-"""Comparing each remedy with the baseline: paired runs, a two-level bootstrap interval, the probability of
-improvement, and Holm's correction across remedies.
+"""Comparing each remedy with the baseline: paired runs on one fixed test block, an interval that counts the test
+images' noise once, the smallest difference a run could detect, and Holm's correction across remedies.
 
-A paired run is one split seed and one seed: the remedy and the baseline trained on the same split from the same
-initial weights, scored on the same test images. Runs of one split share their training data, their validation
-set and their test images, so the unit of replication is the split: the bootstrap resamples split seeds and, within
-each, the test images (positives and negatives separately, the same images for every seed of that split), averaging
-the seeds of a split, 2,000 times. The spread of the mean difference in average precision is a standard error that
-holds the split-to-split noise, the training noise and the test set's own. With the handful of splits a study
-affords, the bootstrap's own percentile interval is far too narrow (docs/protocol.md gives its measured error rate),
-so the interval is the mean difference ± Student's t (splits − 1 degrees of freedom) times
-the standard error, scaled by √(S/(S−1)) for the split level's small-sample bias; benchmarks/calibration.py and
-tests/test_stats.py check that this stays at or under the nominal error rate.
+Every run is scored on the same test images (splits.TEST_SEED fixes them; only the training pools change with the
+split seed), so a paired difference d_s = AP(remedy) - AP(baseline) per split holds three kinds of noise: training and
+training-pool noise, which differs from split to split; the part of the test images' noise that differs between
+models (split-specific); and the part every run shares, because they are all scored on the same photos. The spread of
+the d_s between splits holds the first two once. The shared part does not shrink with more splits; it is the
+covariance between splits' differences under one resample of the test images applied to every run at once (positives
+and negatives resampled separately): the mean off-diagonal covariance of the S columns of B such resamples. So
 
-scipy.stats.bootstrap resamples a single level, so the two-level resampling is written here; scipy provides the t
-distribution, and Holm's step-down (not in scipy) is a few lines.
+    se^2 = var(d_s) / S + c,    c = mean over s != t of cov_boot(d_s, d_t)  (0 if negative)
+
+with Welch-Satterthwaite degrees of freedom, (var/S + c)^2 / ((var/S)^2 / (S - 1)); the image term's are taken as
+infinite (thousands of photos). With c = 0 this is exactly a one-sample t on the split means
+(scipy.stats.ttest_1samp), which tests/test_stats.py checks; benchmarks/calibration.py checks the error rate and
+the power in simulated studies. Taking the whole variance of the mean under the resample instead of c would count the
+split-specific image noise twice (it is already in var(d_s)).
+
+scipy.stats.bootstrap resamples a sample of observations, not test images shared across every model of a study, so
+the resample is written here; scipy provides the t distributions, and Holm's step-down (not in scipy) is a few lines.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .metrics import average_precision, average_precision_rows, roc_auc, roc_auc_rows
+from .metrics import ap_rows, at_threshold_rows, auc_rows, best_f1_threshold, deployment_weights
 from .tasks import Record
 
 MIN_SPLITS = 3  # fewer independent splits cannot separate a remedy from split-to-split and training noise
 ALPHA = 0.05
+POWER = 0.8  # the power at which a run's detectable difference is stated
+N_BOOT = 1000  # resamples of the test images for the image term
 BETTER, WORSE, NO_DIFFERENCE, TOO_FEW = "better than the baseline", "worse than the baseline", "no difference shown", "too few runs to judge"
 VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, TOO_FEW)
 PENDING = "pending"  # compared, but not yet corrected across remedies (the summary does that)
-# The metric a comparison is made in: its name in sentences, its function, and its function over bootstrap rows.
-METRICS = {"AP": (average_precision, average_precision_rows), "ROC-AUC": (roc_auc, roc_auc_rows)}
+VALIDATION_THRESHOLD = "best F1 on validation"
+
+
+def _threshold(record: Record, point: str) -> float:
+    return 0.5 if point == "0.5" else best_f1_threshold(record.val_labels, record.trained.val_scores)
+
+
+def _at(what: str, point: str) -> Callable[[Record, np.ndarray], np.ndarray]:
+    return lambda r, w: at_threshold_rows(r.test_labels, r.trained.test_scores, w, _threshold(r, point))[what]
+
+
+# A comparison's metric: its name in sentences -> its value on a record's test scores for each row of test-image weights
+# (the deployment weights times a resample's counts). Thresholds come from 0.5 or the record's validation scores.
+METRICS: dict[str, Callable[[Record, np.ndarray], np.ndarray]] = {
+    "AP": lambda r, w: ap_rows(r.test_labels, r.trained.test_scores, w),
+    "ROC-AUC": lambda r, w: auc_rows(r.test_labels, r.trained.test_scores, w),
+    **{f"{what} at {point}": _at(what, point) for what in ("recall", "precision") for point in ("0.5", VALIDATION_THRESHOLD)},
+}
+
+
+def score_of(record: Record, metric: str = "AP") -> float:
+    """A record's test `metric` at the deployment prior (AP by default)."""
+    return float(METRICS[metric](record, deployment_weights(record.test_labels, record.val_labels))[0])
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over splits with its standard error in two parts (between splits; the test images every run shares),
+    Welch-Satterthwaite degrees of freedom, a two-sided p-value against zero and the 95 % interval."""
+
+    mean: float
+    se_split: float
+    se_image: float
+    splits: int
+
+    @property
+    def se(self) -> float:
+        """The standard error: both parts, each counted once."""
+        return float(np.hypot(self.se_split, self.se_image))
+
+    @property
+    def df(self) -> float:
+        """Welch-Satterthwaite degrees of freedom (the image term's taken as infinite)."""
+        if self.se_split == 0.0:
+            return float("inf")
+        return float((self.se**2) ** 2 / (self.se_split**4 / (self.splits - 1)))
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value of a mean of zero; with no spread at all, 1 for a zero mean and 0 otherwise."""
+        from scipy import stats
+
+        if self.se == 0.0:
+            return 1.0 if self.mean == 0.0 else 0.0
+        return float(2 * stats.t.sf(abs(self.mean) / self.se, self.df))
+
+    def interval(self, alpha: float = ALPHA) -> tuple[float, float]:
+        """The (1 - alpha) interval: mean ± t(df) · se."""
+        from scipy import stats
+
+        half = float(stats.t.ppf(1 - alpha / 2, self.df)) * self.se if self.se else 0.0
+        return self.mean - half, self.mean + half
+
+
+def estimate(values: Sequence[float], resampled: np.ndarray | None = None) -> Estimate:
+    """The estimate from one value per split and, optionally, the same values under B resamples of the shared test
+    images (a B x S array): the image term is the mean covariance between different splits' columns."""
+    x = np.asarray(values, float)
+    s = len(x)
+    var_image = 0.0
+    if resampled is not None and s > 1:
+        cov = np.cov(np.asarray(resampled, float), rowvar=False)
+        var_image = max(0.0, float((cov.sum() - np.trace(cov)) / (s * (s - 1))))
+    se_split = float(np.std(x, ddof=1) / np.sqrt(s)) if s > 1 else float("nan")
+    return Estimate(float(np.mean(x)) if s else float("nan"), se_split, float(np.sqrt(var_image)), s)
+
+
+def minimum_detectable(se: float, df: float, family: int = 1, power: float = POWER, alpha: float = ALPHA) -> float:
+    """The smallest true difference found with probability `power` by a two-sided test at alpha / family (Holm's first
+    step, which is where a lone true effect among nulls is tested): (t_(1 - alpha/2m) + t_power) · se."""
+    from scipy import stats
+
+    return float((stats.t.ppf(1 - alpha / (2 * family), df) + stats.t.ppf(power, df)) * se)
+
+
+def power_of(effect: float, se: float, df: float, family: int = 1, alpha: float = ALPHA) -> float:
+    """The probability that a true `effect` is called significant at alpha / family: the noncentral t's two tails."""
+    from scipy import stats
+
+    critical, shift = stats.t.ppf(1 - alpha / (2 * family), df), effect / se
+    if not np.isfinite(df):
+        return float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
+    return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A remedy against a reference (the baseline) over paired runs: mean difference in test AP, its 95 % interval
-    (before Holm's correction), the probability of improvement, and the verdict after the correction."""
+    """A remedy against a reference (the baseline) over paired runs: mean difference in a test metric, its 95 %
+    interval (before Holm's correction), its standard error and degrees of freedom, the probability of improvement,
+    and the verdict after the correction across a family of `family` comparisons."""
 
     remedy: str
-    runs: int  # paired runs: (split seed, seed)
+    runs: int  # paired runs
     splits: int  # independent splits among them
-    difference: float  # mean over splits of the mean over their seeds of AP(remedy) - AP(reference)
+    difference: float  # mean over splits of the mean over their seeds of metric(remedy) - metric(reference)
     low: float
     high: float
     p_value: float
-    improvement: float  # share of paired runs in which the remedy's AP is higher (ties count half)
+    improvement: float  # share of paired runs in which the remedy's metric is higher (ties count half)
     p_holm: float = float("nan")
     verdict: str = PENDING
     metric: str = "AP"  # a key of METRICS
+    se: float = float("nan")
+    se_image: float = float("nan")  # the part of se that the shared test images contribute
+    df: float = float("nan")
+    family: int = 1  # comparisons in its Holm family
 
     @property
     def wins(self) -> str:
-        """In how many paired runs the remedy's AP is higher (a tie counts half)."""
+        """In how many paired runs the remedy's metric is higher (a tie counts half)."""
         return f"{self.improvement * self.runs:g}"
 
     @property
     def judged(self) -> bool:
         """Whether there are enough independent splits for an interval and a verdict."""
-        return self.splits >= MIN_SPLITS
+        return self.splits >= MIN_SPLITS and self.difference == self.difference
+
+    @property
+    def detectable(self) -> float:
+        """The smallest true difference this run would find with 80 % power after Holm's correction over its family."""
+        return minimum_detectable(self.se, self.df, self.family) if self.judged else float("nan")
 
     def _numbers(self) -> str:
         return (f"{self.remedy}: {signed(self.difference)} {self.metric} (95 % interval {signed(self.low)} to {signed(self.high)}, "
                 f"before correction), higher in {self.wins} of {self.runs} paired runs")  # fmt: skip
 
+    def _power(self) -> str:
+        over = f" after Holm's correction over {self.family}" if self.family > 1 else ""
+        return f"this run detects a true difference of ±{self.detectable:.3f} {self.metric} with 80 % power{over}"
+
     def _too_few(self) -> str:
         return f"{self.remedy}: {TOO_FEW} ({self.splits} split{'s' * (self.splits != 1)}; at least {MIN_SPLITS} independent splits are needed)."
 
     def sentence(self) -> str:
-        """The verdict in words, numbers included: nothing it says goes beyond the interval and Holm's correction."""
+        """The verdict in words, numbers and detectable difference included: nothing beyond the interval and Holm."""
         if not self.judged:
             return self._too_few()
         verdict = f"{NO_DIFFERENCE} (this study cannot tell it from the baseline)" if self.verdict == NO_DIFFERENCE else self.verdict
-        return f"{self._numbers()}; Holm-adjusted p = {self.p_holm:.3f}: {verdict}."
+        return f"{self._numbers()}; Holm-adjusted p = {self.p_holm:.3f}: {verdict}; {self._power()}."
 
     def provisional_sentence(self, secondary: bool = False) -> str:
         """The comparison before any correction, and no verdict: a remedy's, whose correction across all remedies the
@@ -83,7 +195,8 @@ class Comparison:
             return self._too_few()
         if secondary:
             return f"{self._numbers()}; p = {self.p_value:.3f}, uncorrected: a secondary comparison, outside the summary's verdicts."
-        return f"{self._numbers()}; p = {self.p_value:.3f} before the correction across all remedies, which the summary applies."
+        return (f"{self._numbers()}; p = {self.p_value:.3f} before the correction across all remedies, which the summary "
+                f"applies; {self._power()}.")  # fmt: skip
 
 
 def signed(x: float) -> str:
@@ -93,8 +206,8 @@ def signed(x: float) -> str:
 
 def paired(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[tuple[Record, Record]]:
     """Pair each remedy record with the baseline record of the same split seed and seed. Each side must hold one
-    record per run, every remedy run needs its baseline, and all records must share one protocol and, per split, one
-    test set: anything else is an error, never a silently smaller comparison."""
+    record per run, every remedy run needs its baseline, and all records must share one protocol and one test block:
+    anything else is an error, never a silently smaller comparison."""
     for side, name in ((baseline, "baseline"), (remedy, "remedy")):
         runs = [r.run for r in side]
         if len(runs) != len(set(runs)):
@@ -104,9 +217,7 @@ def paired(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[tuple[R
     if missing:
         raise ValueError(f"no baseline record for the paired run(s) {missing} (split seed, seed)")
     pairs = sorted(((by_run[r.run], r) for r in remedy), key=lambda p: p[1].run)
-    protocols = {b.protocol for pair in pairs for b in pair}
-    tests = {(b.split_seed, b.test_fingerprint) for pair in pairs for b in pair}
-    if len(protocols) > 1 or len(tests) != len({s for s, _ in tests}):
+    if len({b.protocol for pair in pairs for b in pair}) > 1 or len({b.test_fingerprint for pair in pairs for b in pair}) > 1:
         raise ValueError(f"{remedy[0].label} and {baseline[0].label} were made under different protocols or test sets "
                          "and cannot be paired")  # fmt: skip
     return pairs
@@ -114,64 +225,59 @@ def paired(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[tuple[R
 
 def paired_differences(baseline: Sequence[Record], remedy: Sequence[Record], metric: str = "AP") -> list[float]:
     """Test AP (or another of METRICS) of the remedy minus the baseline's, per paired run."""
-    score = METRICS[metric][0]
-    return [score(r.test_labels, r.trained.test_scores) - score(b.test_labels, b.trained.test_scores)
-            for b, r in paired(baseline, remedy)]  # fmt: skip
+    return [score_of(r, metric) - score_of(b, metric) for b, r in paired(baseline, remedy)]
 
 
-def _split_means(pairs: Sequence[tuple[Record, Record]], values: Sequence[float]) -> dict[int, float]:
-    """Mean of per-run values within each split seed."""
-    by_split: dict[int, list[float]] = {}
-    for (b, _), v in zip(pairs, values):
-        by_split.setdefault(b.split_seed, []).append(v)
-    return {s: float(np.mean(v)) for s, v in sorted(by_split.items())}
-
-
-def bootstrap_differences(pairs: Sequence[tuple[Record, Record]], n_boot: int = 2000, seed: int = 0, metric: str = "AP") -> np.ndarray:
-    """Replicates of the mean AP (or other metric's) difference: split seeds resampled, and within each its test images (per class, the
-    same images for every seed of the split), its seeds averaged."""
-    rows = METRICS[metric][1]
+def resample_weights(records: Sequence[Record], n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """B rows of test-image weights: each a stratified resample of the shared test block (positives and negatives
+    drawn separately, with replacement) as counts, times the deployment weights. One draw serves every run."""
+    first = records[0]
+    labels = first.test_labels.astype(bool)
     rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, len(labels)))
+    for members in (np.flatnonzero(labels), np.flatnonzero(~labels)):
+        counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n_boot)
+    return counts * deployment_weights(first.test_labels, first.val_labels)
+
+
+def split_values(pairs: Sequence[tuple[Record, Record]], metric: str, weights: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """The split seeds and, per row of `weights`, each split's mean paired difference over its seeds (rows x splits)."""
     splits = sorted({b.split_seed for b, _ in pairs})
-    per_split = np.empty((n_boot, len(splits)))
+    metric_rows = METRICS[metric]
+
+    def rows(record: Record) -> np.ndarray:  # in blocks of rows that stay in the processor's cache (3x faster at 1,000)
+        return np.concatenate([metric_rows(record, weights[i : i + 200]) for i in range(0, len(weights), 200)])
+
+    out = np.empty((len(weights), len(splits)))
     for k, s in enumerate(splits):
-        members = [(b, r) for b, r in pairs if b.split_seed == s]
-        labels = members[0][0].test_labels
-        pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-        idx = np.concatenate([rng.choice(pos, (n_boot, len(pos))), rng.choice(neg, (n_boot, len(neg)))], axis=1)
-        resampled = labels[idx]
-        per_split[:, k] = np.mean([rows(resampled, r.trained.test_scores[idx]) - rows(resampled, b.trained.test_scores[idx])
-                                   for b, r in members], axis=0)  # fmt: skip
-    picks = rng.integers(0, len(splits), (n_boot, len(splits)))
-    return np.take_along_axis(per_split, picks, axis=1).mean(axis=1)
+        out[:, k] = np.mean([rows(r) - rows(b) for b, r in pairs if b.split_seed == s], axis=0)
+    return splits, out
 
 
-def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_boot: int = 2000, seed: int = 0,
-            metric: str = "AP") -> Comparison:
-    """The remedy's paired comparison with the baseline in test AP (or another of METRICS); its verdict comes from
-    `holm`, across remedies."""
-    from scipy import stats
-
+def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_boot: int = N_BOOT, seed: int = 0,
+            metric: str = "AP", family: int = 1) -> Comparison:  # fmt: skip
+    """The remedy's paired comparison with the baseline in a test metric (AP at the deployment prior by default);
+    n_boot = 0 leaves the image term out (then it is a one-sample t on the split means). Its verdict comes from `holm`."""
     pairs = paired(baseline, remedy)
     diffs = np.array(paired_differences(baseline, remedy, metric))
-    n = len(pairs)
-    improvement = float(np.mean((diffs > 0) + 0.5 * (diffs == 0))) if n else float("nan")
-    by_split = _split_means(pairs, diffs)
-    s = len(by_split)
-    mean = float(np.mean(list(by_split.values()))) if s else float("nan")
+    defined = ~np.isnan(diffs)
+    improvement = float(np.mean((diffs[defined] > 0) + 0.5 * (diffs[defined] == 0))) if defined.any() else float("nan")
     nan = float("nan")
-    if s < MIN_SPLITS:
-        return Comparison(name, n, s, mean, nan, nan, nan, improvement, verdict=TOO_FEW, metric=metric)
-    se = float(np.std(bootstrap_differences(pairs, n_boot, seed, metric), ddof=1) * np.sqrt(s / (s - 1)))
-    if se == 0.0:  # the same difference in every run and every resample: none (p = 1), or one beyond any doubt
-        return Comparison(name, n, s, mean, mean, mean, 1.0 if mean == 0.0 else 0.0, improvement, metric=metric)
-    half = float(stats.t.ppf(1 - ALPHA / 2, s - 1)) * se
-    p = float(2 * stats.t.sf(abs(mean) / se, s - 1))
-    return Comparison(name, n, s, mean, mean - half, mean + half, p, improvement, metric=metric)
+    splits, means = split_values(pairs, metric, deployment_weights(pairs[0][0].test_labels, pairs[0][0].val_labels)[None, :])
+    if len(splits) < MIN_SPLITS or np.isnan(means).any():  # too few splits, or a metric some run leaves undefined
+        return Comparison(name, len(pairs), len(splits), float(np.mean(means)), nan, nan, nan, improvement,
+                          verdict=TOO_FEW, metric=metric, family=family)  # fmt: skip
+    resampled = split_values(pairs, metric, resample_weights([b for b, _ in pairs], n_boot, seed))[1] if n_boot else None
+    if resampled is not None:
+        resampled = resampled[~np.isnan(resampled).any(axis=1)]  # a resample that leaves a precision undefined
+    e = estimate(means[0], resampled)
+    low, high = e.interval()
+    return Comparison(name, len(pairs), len(splits), e.mean, low, high, e.p_value, improvement, metric=metric, se=e.se,
+                      se_image=e.se_image, df=e.df, family=family)  # fmt: skip
 
 
 def holm(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Comparison]:
-    """Holm's step-down correction across the remedies compared: adjusted p-values and the verdict of each."""
+    """Holm's step-down correction across the comparisons judged: adjusted p-values, verdicts and the family's size."""
     judged = [c for c in comparisons if c.judged]
     order = sorted(range(len(judged)), key=lambda i: judged[i].p_value)
     adjusted, running = {}, 0.0
@@ -181,16 +287,19 @@ def holm(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Compar
     result = {id(c): replace(c, verdict=TOO_FEW) for c in comparisons}
     for i, c in enumerate(judged):
         verdict = NO_DIFFERENCE if adjusted[i] >= alpha else (BETTER if c.difference > 0 else WORSE)
-        result[id(c)] = replace(c, p_holm=adjusted[i], verdict=verdict)
+        result[id(c)] = replace(c, p_holm=adjusted[i], verdict=verdict, family=len(judged))
     return [result[id(c)] for c in comparisons]
 
 
 def comparison_table(comparisons: Sequence[Comparison]) -> object:
-    """The comparisons as a table (pandas DataFrame): difference, interval, improvement share, Holm p and verdict."""
+    """The comparisons as a table (pandas DataFrame): difference, interval, detectable difference, improvement share,
+    Holm p and verdict."""
     import pandas as pd
 
-    rows = [{"remedy": c.remedy, "paired runs": c.runs, "AP difference": signed(c.difference),
+    metric = comparisons[0].metric if comparisons else "AP"
+    rows = [{"remedy": c.remedy, "paired runs": c.runs, f"{metric} difference": signed(c.difference),
              "95 % interval (before correction)": f"{signed(c.low)} to {signed(c.high)}" if c.judged else "n/a",
+             "detectable (80 % power)": f"±{c.detectable:.3f}" if c.judged else "n/a",
              "higher in": f"{c.wins} of {c.runs}" if c.runs else "n/a",
              "Holm p": f"{c.p_holm:.3f}" if c.judged and c.verdict != PENDING else "n/a",
              "verdict": c.verdict} for c in comparisons]  # fmt: skip

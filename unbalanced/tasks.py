@@ -19,7 +19,7 @@ from .splits import TRAINING_SETS, SplitCounts, SplitPlan
 from .storage import DataError, write_json_atomic
 from .training import Recipe, Trained, default_steps_per_epoch, train_recipe
 
-PROTOCOL_VERSION = 2  # change it whenever training or scoring changes what a record holds
+PROTOCOL_VERSION = 3  # change it whenever training or scoring changes what a record holds
 RESULTS_DIRNAME = "results"
 
 
