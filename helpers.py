@@ -6,10 +6,9 @@ open that module. Importing this file changes no setting: the notebooks' first c
 
 from unbalanced.metrics import (
     OPERATING_POINTS,
-    choose_on_validation,
+    choose_setting,
     format_mean_sd,
     long_table,
-    most_chosen,
     operating_point_table,
     record_metrics,
     summary_table,
@@ -52,7 +51,7 @@ __all__ = [
     "balancing",
     "best_on_validation",
     "baseline",
-    "choose_on_validation",
+    "choose_setting",
     "class_weight",
     "collect_parameters",
     "compare",
@@ -64,7 +63,6 @@ __all__ = [
     "initial_output_bias",
     "long_table",
     "more_positives",
-    "most_chosen",
     "operating_point_table",
     "oversampling",
     "paired_differences",

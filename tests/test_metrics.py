@@ -17,11 +17,10 @@ from unbalanced.metrics import (
     at_threshold_rows,
     auc_rows,
     best_f1_threshold,
-    choose_on_validation,
+    choose_setting,
     format_mean_sd,
     long_table,
     mean_sd,
-    most_chosen,
     operating_point,
     prior_corrected_threshold,
     recall_threshold,
@@ -113,18 +112,12 @@ def _records_of(recipe, val_scores_by_split, seeds=(1,)):
 GOOD, POOR = [0.1, 0.2, 0.8, 0.9], [0.9, 0.8, 0.1, 0.2]  # validation AP 1.0 and 0.417
 
 
-def test_each_run_takes_the_setting_the_other_splits_validation_prefers():
+def test_the_tuning_phase_freezes_the_setting_with_the_best_mean_validation_ap():
     weak = _records_of(class_weight(3), [GOOD, POOR, POOR])
     strong = _records_of(class_weight(10), [POOR, GOOD, GOOD])
-    chosen = choose_on_validation(weak + strong)  # the test scores are NaN: reading them would show
-    # split 0: the others (1, 2) prefer w = 10, although its own validation prefers w = 3; splits 1, 2: a tie, 1-1
-    assert [r.recipe.setting for r in chosen] == ["w = 10", "w = 3", "w = 3"]  # ties keep the setting listed first
-    assert [r.run for r in chosen] == [(0, 1), (1, 1), (2, 1)] and most_chosen(chosen).recipe.setting == "w = 3"
-
-
-def test_a_single_split_falls_back_to_its_own_validation():
-    chosen = choose_on_validation(_records_of(class_weight(3), [POOR], seeds=(1, 2)) + _records_of(class_weight(10), [GOOD], seeds=(1, 2)))
-    assert [r.recipe.setting for r in chosen] == ["w = 10", "w = 10"]
+    assert choose_setting(weak + strong) == class_weight(10)  # the test scores are NaN: reading them would show
+    assert choose_setting(weak + _records_of(class_weight(10), [POOR, GOOD, POOR])) == class_weight(3)  # a tie keeps the first
+    assert choose_setting(_records_of(class_weight(10), [POOR]) + _records_of(class_weight(3), [GOOD], seeds=(1, 2))) == class_weight(3)
 
 
 def test_record_metrics_names_models_by_group_and_the_summary_counts_runs():

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .tasks import Record
-from .training import average_precision
+from .training import Recipe, average_precision
 
 __all__ = ["average_precision"]  # defined in training.py, where early stopping uses it; reported from here
 
@@ -129,17 +129,22 @@ def prior_corrected_threshold(train_prior: float, deploy_prior: float) -> float:
     return a / (a + deploy_prior * (1.0 - train_prior))
 
 
-def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
-    """Counts, precision, recall and F1 at `threshold` (positive at score >= threshold); precision is NaN (n/a) when
-    nothing is predicted positive."""
+def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float, weights: np.ndarray | None = None) -> dict[str, float]:
+    """Counts, precision, recall, F1 and accuracy at `threshold` (positive at score >= threshold); precision is NaN
+    (n/a) when nothing is predicted positive. With `weights` (deployment_weights), precision, F1 and accuracy are
+    those at the deployment prior; the counts stay counts of test images."""
     labels = np.asarray(labels).astype(bool)
     predicted = np.asarray(scores) >= threshold
     tp, fp = int((predicted & labels).sum()), int((predicted & ~labels).sum())
     fn = int((~predicted & labels).sum())
-    precision = tp / (tp + fp) if tp + fp else float("nan")
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, float)
+    wtp, wfp, wfn = w[predicted & labels].sum(), w[predicted & ~labels].sum(), w[~predicted & labels].sum()
+    precision = wtp / (wtp + wfp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-    return {"threshold": threshold, "TP": tp, "FP": fp, "FN": fn, "precision": precision, "recall": recall, "F1": f1}
+    f1 = 2 * wtp / (2 * wtp + wfp + wfn) if tp + fp + fn else float("nan")
+    accuracy = float(w[predicted == labels].sum() / w.sum())
+    return {"threshold": threshold, "TP": tp, "FP": fp, "FN": fn, "precision": precision, "recall": recall, "F1": f1,
+            "accuracy": accuracy}  # fmt: skip
 
 
 OPERATING_POINTS = ("0.5", "best F1 on validation", "target recall on validation", "prior-corrected")
@@ -160,33 +165,40 @@ def record_metrics(groups: Mapping[str, Sequence[Record]], target_recall: float 
     """One row per (record, operating point): test AP and ROC-AUC, the threshold and the metrics there.
 
     `groups` names the models: a remedy's chosen settings form one model across runs. The deployment prior is the
-    validation set's positive share, which keeps the deployment ratio.
+    validation set's positive share, which keeps the deployment ratio; AP, precision, F1 and accuracy are scored at it.
     """
     import pandas as pd
 
     rows = []
     for model, records in groups.items():
         for r in records:
-            deploy_prior = float(np.mean(r.val_labels))
-            ap, auc = average_precision(r.test_labels, r.trained.test_scores), roc_auc(r.test_labels, r.trained.test_scores)
-            for point, threshold in thresholds_of(r, target_recall, deploy_prior).items():
+            weights = deployment_weights(r.test_labels, r.val_labels)
+            ap, auc = ap_rows(r.test_labels, r.trained.test_scores, weights)[0], roc_auc(r.test_labels, r.trained.test_scores)
+            for point, threshold in thresholds_of(r, target_recall, chance_level(r)).items():
                 rows.append({"model": model, "setting": r.recipe.setting, "split": r.split_seed, "seed": r.seed, "AP": ap,
                              "ROC-AUC": auc, "operating point": point, "effective prior": r.trained.effective_prior,
-                             "updates": r.trained.updates, **operating_point(r.test_labels, r.trained.test_scores, threshold)})  # fmt: skip
+                             "updates": r.trained.updates, **operating_point(r.test_labels, r.trained.test_scores, threshold, weights)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def chance_level(record: Record) -> float:
+    """The deployment prior (validation's positive share): the AP of a random ranking, and the precision of flagging
+    every photo, at the ratio the test block is scored at."""
+    return float(np.mean(record.val_labels))
 
 
 MAIN_POINTS = ("0.5", "best F1 on validation")
 
 
 def summary_table(metrics: Any, points: Sequence[str] = MAIN_POINTS, columns: Sequence[str] = ("recall", "precision")) -> Any:
-    """Per model, 'mean ± sd' over runs of the test set's AP and ROC-AUC, then the given metrics at each operating
-    point (its threshold chosen without the test set)."""
+    """Per model, 'mean ± sd' over runs of the test set's AP, ROC-AUC and accuracy at 0.5, then the given metrics at
+    each operating point (its threshold chosen without the test set)."""
     import pandas as pd
 
     models = list(dict.fromkeys(metrics["model"]))
     first = metrics[metrics["operating point"] == OPERATING_POINTS[0]].groupby("model", sort=False)
-    table = pd.DataFrame({"AP": first["AP"].apply(format_mean_sd), "ROC-AUC": first["ROC-AUC"].apply(format_mean_sd)})
+    table = pd.DataFrame({"AP": first["AP"].apply(format_mean_sd), "ROC-AUC": first["ROC-AUC"].apply(format_mean_sd),
+                          "accuracy (threshold 0.5)": first["accuracy"].apply(format_mean_sd)})  # fmt: skip
     for point in points:
         sub = metrics[metrics["operating point"] == point].groupby("model", sort=False)
         for col in columns:
@@ -210,30 +222,12 @@ def operating_point_table(metrics: Any, model: str) -> Any:
     return pd.DataFrame({c: sub[c].apply(format_mean_sd) for c in ("threshold", "precision", "recall", "F1")})
 
 
-def choose_on_validation(records: Sequence[Record]) -> list[Record]:
-    """Per paired run, the setting with the best mean validation AP over the *other* split seeds' runs; ties keep the
-    setting listed first.
+def choose_setting(records: Sequence[Record]) -> Recipe:
+    """The tuning phase's choice: the setting with the best mean validation AP over every tuning run (ties: the one
+    listed first), frozen before the confirmation runs train. Only validation scores are read.
 
-    Choosing from a run's own validation AP would let the remedy keep the luckiest of its trainings in that run,
-    luck that the same run's test set shares, while the baseline gets one draw; choosing from the other splits
-    removes that advantage. With a single split seed there are no others, and the run's own validation AP decides.
-    Only validation scores are read: the test set plays no part in any choice.
-    """
-    settings = list(dict.fromkeys(r.recipe.setting for r in records))
-    val_ap = {r.run: {} for r in records}
-    for r in records:
-        val_ap[r.run][r.recipe.setting] = average_precision(r.val_labels, r.trained.val_scores)
-    chosen = []
-    for run in sorted(val_ap):
-        others = [aps for other, aps in val_ap.items() if other[0] != run[0]] or [val_ap[run]]
-        mean = {s: np.mean([aps[s] for aps in others if s in aps]) for s in settings}
-        best = max(settings, key=lambda s: (mean[s], -settings.index(s)))
-        chosen.append(next(r for r in records if r.run == run and r.recipe.setting == best))
-    return chosen
-
-
-def most_chosen(chosen: Sequence[Record]) -> Record:
-    """The setting chosen in the most runs (ties: the one first chosen), as one of its records."""
-    settings = [r.recipe.setting for r in chosen]
-    best = max(dict.fromkeys(settings), key=settings.count)
-    return next(r for r in chosen if r.recipe.setting == best)
+    The confirmation then trains it on split seeds the tuning never used, so the luck that made a setting win here
+    does not travel with it into the comparison."""
+    settings = list(dict.fromkeys(r.recipe for r in records))
+    mean = {s: np.mean([average_precision(r.val_labels, r.trained.val_scores) for r in records if r.recipe == s]) for s in settings}
+    return max(settings, key=lambda s: (mean[s], -settings.index(s)))

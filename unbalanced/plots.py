@@ -12,6 +12,7 @@ from .datasets import augmentation
 from .metrics import OPERATING_POINTS, average_precision, mean_sd, thresholds_of
 from .stats import BETTER, WORSE, Comparison
 from .tasks import Record
+from .training import Recipe
 
 VERDICT_COLOURS = {BETTER: "C2", WORSE: "C3"}  # the rest grey
 
@@ -61,8 +62,8 @@ def validation_ap(record: Record) -> float:
     return average_precision(record.val_labels, record.trained.val_scores)
 
 
-def plot_search(records: Sequence[Record], chosen: Sequence[Record], title: str) -> Any:
-    """A remedy's validation search: validation AP of each setting, one line per paired run, the chosen setting ringed."""
+def plot_search(records: Sequence[Record], chosen: Recipe, title: str) -> Any:
+    """A remedy's tuning phase: validation AP of each setting, one line per tuning run, the frozen setting ringed."""
     plt = _plt()
     settings = list(dict.fromkeys(r.recipe.setting for r in records))
     fig, ax = plt.subplots(figsize=(1.2 * len(settings) + 3, 3.2))
@@ -71,10 +72,9 @@ def plot_search(records: Sequence[Record], chosen: Sequence[Record], title: str)
         ys = [validation_ap(next(r for r in records if r.run == run and r.recipe.setting == s)) for s in settings]
         ax.plot(range(len(settings)), ys, "-o", color="0.6", lw=1, ms=3)
     mean = [np.mean([validation_ap(r) for r in records if r.recipe.setting == s]) for s in settings]
-    ax.plot(range(len(settings)), mean, "-", color="C0", lw=2.5, label="mean over runs")
-    for r in chosen:
-        ax.plot(settings.index(r.recipe.setting), validation_ap(r), "o", ms=10, mfc="none", mec="C1", mew=1.5)
-    ax.plot([], [], "o", ms=10, mfc="none", mec="C1", label="chosen in that run")
+    ax.plot(range(len(settings)), mean, "-", color="C0", lw=2.5, label=f"mean over {len(runs)} tuning runs")
+    k = settings.index(chosen.setting)
+    ax.plot(k, mean[k], "o", ms=12, mfc="none", mec="C1", mew=2, label="frozen for the confirmation")
     ax.set(xticks=range(len(settings)), xticklabels=settings, ylabel="validation AP", title=title)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()

@@ -1,8 +1,10 @@
 """A study as the notebooks run it: its parameters checked, its data, its protocol, its trainings and its records.
 
-Every experiment notebook builds one `Study` from its parameters, trains the recipes it is about on every split seed
-and seed (reusing the records already in the run folder, the baseline's among them), compares them with the
-baseline, and writes a manifest; the summary reads the manifests back.
+Every experiment notebook builds one `Study` from its parameters and runs in two phases. Tuning: each setting of its
+remedy trains on the tuning split seeds, which nothing else uses, and the setting with the best mean validation AP is
+frozen. Confirmation: the baseline and the frozen setting train on fresh split seeds (one training seed per split,
+each split its own), and are compared on the shared test block. Records already in the run folder (the baseline's
+among them) are reused; each notebook writes a manifest, and the summary reads the manifests back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from .cluster import DataSpec, executor_for
 from .datasets import StudyData, load_study_data
 from .files import describe_data_root, resolve_data_root
 from .locks import owned
-from .metrics import choose_on_validation
 from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
 from .runtime import start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
@@ -30,6 +31,12 @@ from .training import Recipe
 RUN_LOCK_ENV = "UNBALANCED_RUN_FOLDER_OWNED"  # set by the runner to the run folder it owns for its notebooks
 OUTPUT_DIR_ENV = "UNBALANCED_OUTPUT_DIR"  # where notebooks run without an output_dir write (tests point it elsewhere)
 DEFAULT_OUTPUT_DIR = "runs/notebooks"
+
+
+def run_seed(split_seed: int, seed: int) -> int:
+    """The training seed of a paired run: each split its own (seed + 1000 · split seed), shared by every recipe of
+    that split, so paired trainings start from the same weights and different splits from different ones."""
+    return seed + 1000 * split_seed
 
 
 def output_dir_of(output_dir: str) -> Path:
@@ -47,11 +54,15 @@ def check_parameters(p: Mapping[str, Any]) -> None:
         need(isinstance(p[name], int) and p[name] > 0, f"{name}={p[name]!r} must be a whole number above 0")
     for name in ("patience", "steps_per_epoch"):
         need(isinstance(p[name], int) and p[name] >= 0, f"{name}={p[name]!r} must be a whole number, 0 or more")
-    for name in ("split_seeds", "seeds"):
+    for name in ("split_seeds", "seeds", "tuning_split_seeds"):
+        if name not in p:  # tuning_split_seeds: only the notebooks that tune a setting declare it
+            continue
         values = p[name]
         need(isinstance(values, list) and len(values) > 0 and all(isinstance(v, int) for v in values),
              f"{name}={values!r} must list at least one whole number")  # fmt: skip
         need(len(set(values)) == len(values), f"{name}={values!r} lists a seed twice")
+    shared = sorted(set(p.get("tuning_split_seeds", [])) & set(p["split_seeds"]))
+    need(not shared, f"tuning_split_seeds and split_seeds share {shared}: the confirmation needs split seeds the tuning never used")
     need(0 < p["target_recall"] <= 1, f"target_recall={p['target_recall']!r} must be above 0 and at most 1")
     need(isinstance(p.get("workers", 0), int) and p.get("workers", 0) >= 0, f"workers={p.get('workers')!r} must be 0 (this kernel) or more")
     need(isinstance(p.get("threads", 0), int) and p.get("threads", 0) >= 0, f"threads={p.get('threads')!r} must be 0 (all cores) or more")
@@ -112,20 +123,25 @@ class Study:
         """The sizes of every split (the same for every split seed)."""
         return split_table(self.data.plan(self.parameters["split_seeds"][0]), self.data.counts, self.data.negative, self.data.positive)
 
-    def tasks(self, recipes: Sequence[Recipe]) -> list[Task]:
-        """Every recipe on every split seed and seed, run by run."""
-        return [Task(r, s, seed) for s in self.parameters["split_seeds"] for seed in self.parameters["seeds"] for r in recipes]
+    def tasks(self, recipes: Sequence[Recipe], split_seeds: Sequence[int] | None = None) -> list[Task]:
+        """Every recipe on every split seed (the confirmation's unless given) and seed, run by run."""
+        splits = self.parameters["split_seeds"] if split_seeds is None else split_seeds
+        return [Task(r, s, run_seed(s, seed)) for s in splits for seed in self.parameters["seeds"] for r in recipes]
 
-    def train(self, recipes: Sequence[Recipe]) -> list[Record]:
+    def train(self, recipes: Sequence[Recipe], split_seeds: Sequence[int] | None = None) -> list[Record]:
         """Train every recipe on every run (records already in the run folder are read back, not trained again).
 
         The run folder is owned while this trains, unless the runner that started this notebook owns it already.
         """
-        executor = self.executor()
+        executor, tasks = self.executor(), self.tasks(recipes, split_seeds)
         if os.environ.get(RUN_LOCK_ENV) == str(self.output_dir):
-            return run_tasks(self.tasks(recipes), self.protocol, self.data, self.results_dir, executor)
+            return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor)
         with owned(self.output_dir, "run folder"):
-            return run_tasks(self.tasks(recipes), self.protocol, self.data, self.results_dir, executor)
+            return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor)
+
+    def tune(self, recipes: Sequence[Recipe]) -> list[Record]:
+        """The tuning phase: every setting on the tuning split seeds only, for choosing on validation."""
+        return self.train(recipes, self.parameters["tuning_split_seeds"])
 
     def save(self, experiment: str, groups: Mapping[str, tuple[str, Sequence[Record]]]) -> None:
         """Write the experiment's manifest: which records it compared (name -> (role, records)), under which parameters."""
@@ -140,8 +156,8 @@ class RunResults:
     output_dir: Path
     manifests: dict[str, dict[str, Any]]
     baseline: list[Record]
-    searches: dict[str, list[Record]]  # remedy -> every setting's records
-    chosen: dict[str, list[Record]]  # remedy -> the setting chosen on validation, per paired run
+    searches: dict[str, list[Record]]  # remedy -> its tuning phase: every setting's records on the tuning split seeds
+    chosen: dict[str, list[Record]]  # remedy -> its confirmation runs: the setting frozen after tuning, on fresh splits
     references: dict[str, list[Record]]
 
     @property
@@ -169,13 +185,13 @@ def read_run(output_dir: str | Path, experiments: Sequence[str] = ()) -> RunResu
     baseline = groups_by_role(folder, manifests, "baseline")
     if len(baseline) != 1:
         raise DataError(f"{folder} holds {len(baseline)} baselines ({', '.join(baseline) or 'none'}); expected one")
-    searches = groups_by_role(folder, manifests, "remedy")
+    searches = groups_by_role(folder, manifests, "tuning")
     sizes = {name: len({r.recipe.setting for r in records}) for name, records in searches.items()}
     searched = {k for k in sizes.values() if k > 1}
     if len(searched) > 1:
         print("warning: the remedies' searches differ in size (" + ", ".join(f"{n} {k}" for n, k in sizes.items())
               + " settings): a larger search has more chances to find a lucky setting")  # fmt: skip
-    chosen = {name: choose_on_validation(records) for name, records in searches.items()}
+    chosen = groups_by_role(folder, manifests, "remedy")
     return RunResults(folder, manifests, next(iter(baseline.values())), searches, chosen, groups_by_role(folder, manifests, "reference"))
 
 
