@@ -6,6 +6,7 @@ open that module. Importing this file changes no setting: the notebooks' first c
 
 from unbalanced.metrics import (
     OPERATING_POINTS,
+    chance_level,
     choose_setting,
     format_mean_sd,
     long_table,
@@ -28,7 +29,19 @@ from unbalanced.plots import (
 from unbalanced.runtime import collect_parameters, start_tensorflow
 from unbalanced.splits import ratio_sizes, same_ratio_sizes
 from unbalanced.stats import compare, comparison_table, holm, paired_differences
-from unbalanced.study import Study, best_on_validation, compare_all, read_run, reliability_sentence, say, sweep, trend_sentence
+from unbalanced.study import (
+    Study,
+    best_on_validation,
+    compare_all,
+    compare_points,
+    points_table,
+    read_run,
+    reliability_sentence,
+    say,
+    sweep,
+    threshold_sentence,
+    trend_sentence,
+)
 from unbalanced.training import (
     augmented_oversampling,
     balanced_control,
@@ -51,11 +64,13 @@ __all__ = [
     "balancing",
     "best_on_validation",
     "baseline",
+    "chance_level",
     "choose_setting",
     "class_weight",
     "collect_parameters",
     "compare",
     "compare_all",
+    "compare_points",
     "comparison_table",
     "focal_loss",
     "format_mean_sd",
@@ -66,6 +81,7 @@ __all__ = [
     "operating_point_table",
     "oversampling",
     "paired_differences",
+    "points_table",
     "plot_ap",
     "plot_augmented",
     "plot_confusion_matrices",
@@ -86,6 +102,7 @@ __all__ = [
     "start_tensorflow",
     "summary_table",
     "sweep",
+    "threshold_sentence",
     "trend_sentence",
     "undersampling",
 ]

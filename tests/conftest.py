@@ -197,5 +197,6 @@ def demo_study(root: Path, **changes: object) -> Any:
 
     parameters = dict(data_root=str(root), positive_class="dogs", classes=[], image_size=16, batch_size=8, epochs=2, patience=1,
                       steps_per_epoch=0, negative_split_counts=[14, 8, 8], positive_split_counts=[4, 4, 4], more_positives=14,
-                      split_seeds=[0, 1, 2], seeds=[1], target_recall=0.8, output_dir=str(root.parent / "run"))  # fmt: skip
+                      split_seeds=[0, 1, 2], seeds=[1], tuning_split_seeds=[100, 101], target_recall=0.8,
+                      output_dir=str(root.parent / "run"))  # fmt: skip
     return Study.from_parameters({**parameters, **changes})

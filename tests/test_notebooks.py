@@ -3,6 +3,8 @@ posts, nothing masked without a reason, and sanitizers that mask only trained nu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import ast
 import re
 from pathlib import Path
@@ -11,9 +13,9 @@ import nbformat
 import pytest
 from nbval.plugin import get_sanitize_patterns
 
-from unbalanced.stats import BETTER, NO_DIFFERENCE, WORSE, Comparison
+from unbalanced.stats import BETTER, NO_DIFFERENCE, PENDING, WORSE, Comparison
 from unbalanced.storage import PROJECT_ROOT
-from unbalanced.study import Sweep, reliability_sentence, trend_sentence
+from unbalanced.study import Sweep, reliability_sentence, threshold_sentence, trend_sentence
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 SANITIZE = PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
@@ -95,7 +97,7 @@ def test_no_sanitizer_can_backtrack_without_end():
 
 
 def _comparison(verdict: str, difference: float = 0.01, low: float = -0.1, high: float = 0.1) -> Comparison:
-    return Comparison("oversampling", 3, 3, difference, low, high, 0.01, 0.5, 0.02, verdict)
+    return Comparison("oversampling", 3, 3, difference, low, high, 0.01, 0.5, 0.02, verdict, se=0.01, df=2.0)
 
 
 def _sweep(*verdicts: str) -> Sweep:
@@ -109,8 +111,11 @@ def _sweep(*verdicts: str) -> Sweep:
      [_sweep(*v).onsets(str, "ratio")[0] for v in ((BETTER, WORSE), (NO_DIFFERENCE, WORSE), (NO_DIFFERENCE, NO_DIFFERENCE))]
      + [Sweep([10, 50], {}, {}, {"oversampling": [_comparison(NO_DIFFERENCE, 0.03)] * 2}).onsets(str, "ratio")[0]],
      [reliability_sentence({"oversampling": {BETTER: b, WORSE: 0, "not separated": 2 - b}, "class weights": {BETTER: c, WORSE: 1, "not separated": 1 - c}},
-                           unit="ratio") for b, c in ((0, 0), (1, 0), (1, 1), (0, 1))]],
-    ids=["verdict", "trend", "onset", "ranking"],
+                           unit="ratio") for b, c in ((0, 0), (1, 0), (1, 1), (0, 1))],
+     [threshold_sentence({"recall at 0.5": [_comparison(PENDING, d, d - 0.1, d + 0.1)]}, [_comparison(PENDING, 0.02)]) for d in (0.5, 0.03)],
+     [Sweep([1, 10], {}, {}, {}, {"oversampling": replace(_comparison(v, d), p_holm=0.01)}).trend_sentences("ratio")[0]
+      for v, d in ((BETTER, 0.02), (WORSE, -0.02), (NO_DIFFERENCE, 0.01))]],
+    ids=["verdict", "trend", "onset", "ranking", "threshold", "slope"],
 )  # fmt: skip
 def test_every_form_of_a_generated_sentence_masks_alike(forms: list[str]):
     """What trained numbers decide (a verdict, a trend's direction, where a remedy starts to matter, the ranking) must

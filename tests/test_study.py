@@ -3,6 +3,7 @@ records, and reading a run folder back for the summary."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ import pytest
 from conftest import demo_study
 
 import unbalanced.study as study_module
+from unbalanced.metrics import choose_setting
 from unbalanced.storage import PROJECT_ROOT, DataError
-from unbalanced.stats import BETTER, NO_DIFFERENCE, WORSE, Comparison, signed
+from unbalanced.stats import BETTER, IDENTICAL, NO_DIFFERENCE, WORSE, Comparison, minimum_detectable, signed
 from unbalanced.study import Sweep, output_dir_of, read_run, reliability_sentence, sweep, trend_sentence
 from unbalanced.training import baseline, class_weight, sized
 
@@ -40,18 +42,28 @@ def test_the_run_folder_is_the_parameter_else_the_environment_else_runs_notebook
 def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
     study = demo_study(tiny_demo_root)
     assert "3 paired runs (3 splits × 1 seed)" in study.describe() and "synthetic" not in study.describe()
-    records = study.train([baseline(), class_weight(3), class_weight(10)])
+    search = study.tune([class_weight(3), class_weight(10)])
+    assert sorted({r.split_seed for r in search}) == [100, 101] and {r.seed for r in search} == {100001, 101001}
+    setting = choose_setting(search)
+    records = study.train([baseline(), setting])
+    assert sorted({r.split_seed for r in records}) == [0, 1, 2] and sorted({r.seed for r in records}) == [1, 1001, 2001]
     base = [r for r in records if r.recipe == baseline()]
-    search = [r for r in records if r.recipe.remedy == "class weights"]
-    study.save("02_class_weights", {"baseline": ("baseline", base), "class weights": ("remedy", search)})
+    chosen = [r for r in records if r.recipe == setting]
+    study.save("02_class_weights", {"baseline": ("baseline", base), "class weights": ("remedy", chosen),
+                                    "class weights (tuning)": ("tuning", search)})  # fmt: skip
     run = read_run(study.output_dir)
     assert [r.key for r in run.baseline] == [r.key for r in base] and list(run.chosen) == ["class weights"]
-    assert len(run.chosen["class weights"]) == 3 and run.protocol == study.protocol
+    assert len(run.chosen["class weights"]) == 3 and run.protocol == study.protocol and len(run.searches["class weights (tuning)"]) == 4
     assert list(read_run(study.output_dir, ["02"]).chosen) == ["class weights"]  # only the named experiments
     with pytest.raises(DataError, match="holds no experiment named 05"):
         read_run(study.output_dir, ["05"])
     result = sweep(study, {("baseline", 14): sized(baseline(), 14, 4), ("baseline", 7): sized(baseline(), 7, 2),
-                           ("w = 3", 14): sized(class_weight(3), 14, 4), ("w = 3", 7): sized(class_weight(3), 7, 2)})  # fmt: skip
+                           ("w = 3", 14): sized(class_weight(3), 14, 4), ("w = 3", 7): sized(class_weight(3), 7, 2),
+                           ("w = 1", 14): sized(class_weight(1), 14, 4), ("w = 1", 7): sized(class_weight(1), 7, 2)}, trend=True)  # fmt: skip
+    assert [c.verdict for c in result.gains["w = 1"]] == [IDENTICAL, IDENTICAL]  # weight 1 trains the baseline: no comparison
+    assert {c.family for c in result.gains["w = 3"]} == {2} and set(result.trends) == {"w = 3", "w = 1"}
+    assert result.trends["w = 1"].difference == 0.0 and result.trends["w = 3"].family == 2
+    assert result.trend_sentences("ratio")[0].startswith("W = 3: its gain over the baseline changes by ")
     assert [r.key for r in result.records[("baseline", 14)]] == [r.key for r in base]  # the unbalanced set's records, reused
     assert len(result.ap["baseline"]) == 2 and len(result.gains["w = 3"]) == 2
     assert all(c.verdict != "pending" and not np.isnan(c.p_holm) for c in result.gains["w = 3"])  # corrected at each size
@@ -100,11 +112,18 @@ def test_a_trend_is_claimed_only_where_its_interval_excludes_zero(low: float, hi
     assert text.startswith(f"Baseline ROC-AUC at 1 : 100 minus at 1 : 1: {signed((low + high) / 2)} ROC-AUC (95 % interval") and says in text
 
 
-def test_the_sweep_says_how_large_a_difference_it_could_separate():
-    # one comparison's interval -0.111 to -0.030 from 5 splits: SE 0.0146; Holm's first step over 21 needs t = 6.85
-    c = Comparison("w", 5, 5, -0.070, -0.111, -0.030, 0.0085, 0.0, 0.178, NO_DIFFERENCE)
-    identical = Comparison("w", 5, 5, 0.0, 0.0, 0.0, 1.0, 0.5, 1.0, NO_DIFFERENCE)  # counted in the family, no spread
-    needed, low, high = Sweep([1], {}, {}, {"w": [c] * 20 + [identical]}).separable()
-    assert needed == pytest.approx(6.847, abs=1e-3) and low == high == pytest.approx(0.0999, abs=1e-4)
-    text = Sweep([1], {}, {}, {"w": [c] * 20 + [identical]}).separable_sentence()
-    assert text.startswith("With 5 splits and Holm's correction over 21 comparisons, the first to be separated needs a mean difference of 6.8 standard errors: from 0.100 to 0.100 AP")
+def test_the_sweep_says_how_large_a_difference_it_could_detect():
+    c = Comparison("w", 5, 5, -0.070, -0.111, -0.030, 0.0085, 0.0, 0.178, NO_DIFFERENCE, se=0.0146, df=4.0, family=19)
+    identical = Comparison("w", 5, 5, 0.0, 0.0, 0.0, 1.0, 0.5, verdict=IDENTICAL, se=0.0, df=float("inf"))  # not in the family
+    low, high = Sweep([1], {}, {}, {"w": [c] * 19 + [identical]}).separable()
+    assert low == high == pytest.approx(minimum_detectable(0.0146, 4.0, 19))
+    text = Sweep([1], {}, {}, {"w": [c] * 19 + [identical]}).separable_sentence()
+    assert text.startswith(f"With 5 splits and Holm's correction over 19 comparisons, each comparison at one ratio detects a true difference of {low:.3f} to")
+
+
+def test_a_trend_per_remedy_is_claimed_only_after_holm_over_the_remedies():
+    slope = Comparison("oversampling", 5, 5, 0.02, 0.005, 0.035, 0.01, 0.8, 0.02, BETTER, se=0.005, df=4.0, family=3)
+    flat = replace(slope, remedy="class weights", verdict=NO_DIFFERENCE, p_holm=0.4)
+    grows, none = Sweep([1, 10], {}, {}, {}, {"oversampling": slope, "class weights": flat}).trend_sentences("ratio")
+    assert grows.startswith("Oversampling: its gain over the baseline changes by +0.020 AP per tenfold ratio") and "its gain grows as the ratio rises" in grows
+    assert "Holm-adjusted p = 0.400 over 3 remedies: no trend shown" in none

@@ -14,7 +14,7 @@ from .tasks import RESULTS_DIRNAME, Protocol, Record, read_record
 MANIFESTS_DIRNAME = "experiments"
 
 
-ROLES = ("baseline", "remedy", "reference", "sweep")  # how the summary uses a group of records
+ROLES = ("baseline", "remedy", "tuning", "reference", "sweep")  # how the summary uses a group of records
 
 
 def save_manifest(output_dir: Path, experiment: str, parameters: Mapping[str, Any], protocol: Protocol, split_seeds: Sequence[int],

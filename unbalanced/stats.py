@@ -38,6 +38,7 @@ N_BOOT = 1000  # resamples of the test images for the image term
 BETTER, WORSE, NO_DIFFERENCE, TOO_FEW = "better than the baseline", "worse than the baseline", "no difference shown", "too few runs to judge"
 VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, TOO_FEW)
 PENDING = "pending"  # compared, but not yet corrected across remedies (the summary does that)
+IDENTICAL = "trains exactly the baseline"  # the same models in every run: no comparison to make, outside Holm's family
 VALIDATION_THRESHOLD = "best F1 on validation"
 
 
@@ -183,6 +184,8 @@ class Comparison:
 
     def sentence(self) -> str:
         """The verdict in words, numbers and detectable difference included: nothing beyond the interval and Holm."""
+        if self.verdict == IDENTICAL:
+            return f"{self.remedy}: {IDENTICAL} (the same models in every paired run), so it is left out of Holm's correction."
         if not self.judged:
             return self._too_few()
         verdict = f"{NO_DIFFERENCE} (this study cannot tell it from the baseline)" if self.verdict == NO_DIFFERENCE else self.verdict
@@ -258,22 +261,45 @@ def compare(baseline: Sequence[Record], remedy: Sequence[Record], name: str, n_b
             metric: str = "AP", family: int = 1) -> Comparison:  # fmt: skip
     """The remedy's paired comparison with the baseline in a test metric (AP at the deployment prior by default);
     n_boot = 0 leaves the image term out (then it is a one-sample t on the split means). Its verdict comes from `holm`."""
-    pairs = paired(baseline, remedy)
-    diffs = np.array(paired_differences(baseline, remedy, metric))
-    defined = ~np.isnan(diffs)
-    improvement = float(np.mean((diffs[defined] > 0) + 0.5 * (diffs[defined] == 0))) if defined.any() else float("nan")
+    return contrast([(baseline, remedy)], [1.0], name, n_boot, seed, metric, family)
+
+
+def contrast(groups: Sequence[tuple[Sequence[Record], Sequence[Record]]], coefficients: Sequence[float], name: str,
+             n_boot: int = N_BOOT, seed: int = 0, metric: str = "AP", family: int = 1) -> Comparison:  # fmt: skip
+    """A weighted sum of paired differences, sum_k c_k (metric(remedy_k) - metric(baseline_k)), per split, estimated
+    like a single difference: a trend across a sweep is the slope's weights over its x. Every group must hold the
+    same paired runs; every record, one test block."""
+    pairs = [paired(b, r) for b, r in groups]
+    runs = [[b.run for b, _ in p] for p in pairs]
+    if any(r != runs[0] for r in runs) or len({b.test_fingerprint for p in pairs for b, _ in p}) > 1:
+        raise ValueError(f"{name}: every group of a contrast must hold the same paired runs on one test block")
+    per_run = np.sum([c * np.array(paired_differences(b, r, metric)) for c, (b, r) in zip(coefficients, groups)], axis=0)
+    defined = ~np.isnan(per_run)
+    improvement = float(np.mean((per_run[defined] > 0) + 0.5 * (per_run[defined] == 0))) if defined.any() else float("nan")
+    first = pairs[0][0][0]
+
+    def values(weights: np.ndarray) -> tuple[list[int], np.ndarray]:
+        parts = [split_values(p, metric, weights) for p in pairs]
+        return parts[0][0], np.sum([c * v for c, (_, v) in zip(coefficients, parts)], axis=0)
+
     nan = float("nan")
-    splits, means = split_values(pairs, metric, deployment_weights(pairs[0][0].test_labels, pairs[0][0].val_labels)[None, :])
+    splits, means = values(deployment_weights(first.test_labels, first.val_labels)[None, :])
     if len(splits) < MIN_SPLITS or np.isnan(means).any():  # too few splits, or a metric some run leaves undefined
-        return Comparison(name, len(pairs), len(splits), float(np.mean(means)), nan, nan, nan, improvement,
+        return Comparison(name, len(runs[0]), len(splits), float(np.mean(means)), nan, nan, nan, improvement,
                           verdict=TOO_FEW, metric=metric, family=family)  # fmt: skip
-    resampled = split_values(pairs, metric, resample_weights([b for b, _ in pairs], n_boot, seed))[1] if n_boot else None
+    resampled = values(resample_weights([b for b, _ in pairs[0]], n_boot, seed))[1] if n_boot else None
     if resampled is not None:
         resampled = resampled[~np.isnan(resampled).any(axis=1)]  # a resample that leaves a precision undefined
     e = estimate(means[0], resampled)
     low, high = e.interval()
-    return Comparison(name, len(pairs), len(splits), e.mean, low, high, e.p_value, improvement, metric=metric, se=e.se,
+    return Comparison(name, len(runs[0]), len(splits), e.mean, low, high, e.p_value, improvement, metric=metric, se=e.se,
                       se_image=e.se_image, df=e.df, family=family)  # fmt: skip
+
+
+def slope_weights(x: Sequence[float]) -> np.ndarray:
+    """The least-squares slope against log10(x) as a weighted sum of the values at each x: the change per tenfold x."""
+    u = np.log10(np.asarray(x, float))
+    return (u - u.mean()) / np.sum((u - u.mean()) ** 2)
 
 
 def holm(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Comparison]:

@@ -10,7 +10,7 @@ among them) are reused; each notebook writes a manifest, and the summary reads t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -23,7 +23,7 @@ from .locks import owned
 from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
 from .runtime import start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
-from .stats import ALPHA, BETTER, METRICS, WORSE, Comparison, compare, holm, signed
+from .stats import BETTER, IDENTICAL, WORSE, Comparison, compare, contrast, holm, score_of, signed, slope_weights
 from .storage import PROJECT_ROOT, DataError, resolve_path
 from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, run_tasks
 from .training import Recipe
@@ -181,6 +181,8 @@ def read_run(output_dir: str | Path, experiments: Sequence[str] = ()) -> RunResu
         manifests = {name: m for name, m in manifests.items() if name.startswith(tuple(experiments))}
         if not manifests:
             raise DataError(f"{folder} holds no experiment named {', '.join(experiments)}*: run those notebooks into it first")
+    # a sweep's manifest (notebook 08) holds no baseline, remedy or reference, and may train on fewer split seeds
+    manifests = {name: m for name, m in manifests.items() if any(g["role"] != "sweep" for g in m["groups"].values())} or manifests
     check_one_protocol(manifests)
     baseline = groups_by_role(folder, manifests, "baseline")
     if len(baseline) != 1:
@@ -198,6 +200,43 @@ def read_run(output_dir: str | Path, experiments: Sequence[str] = ()) -> RunResu
 def compare_all(baseline: Sequence[Record], groups: Mapping[str, Sequence[Record]]) -> list[Comparison]:
     """Every group against the baseline, paired, with Holm's correction across the groups."""
     return holm([compare(baseline, records, name) for name, records in groups.items()])
+
+
+POINT_METRICS = ("recall at 0.5", "recall at best F1 on validation", "precision at best F1 on validation")
+
+
+def compare_points(baseline: Sequence[Record], groups: Mapping[str, Sequence[Record]]) -> dict[str, list[Comparison]]:
+    """Secondary comparisons: each group against the baseline in recall and precision at the operating points (0.5,
+    and the best-F1 threshold each model chose on its validation scores), paired, uncorrected."""
+    return {metric: [compare(baseline, records, name, metric=metric) for name, records in groups.items()] for metric in POINT_METRICS}
+
+
+def points_table(points: Mapping[str, Sequence[Comparison]]) -> Any:
+    """The operating-point comparisons as a table (pandas DataFrame): per group, each metric's paired difference and
+    its 95 % interval (uncorrected), or 'n/a' where a model flagged no photo in some run."""
+    import pandas as pd
+
+    def cell(c: Comparison) -> str:
+        return f"{signed(c.difference)} ({signed(c.low)} to {signed(c.high)})" if c.judged and c.low == c.low else "n/a"
+
+    names = [c.remedy for c in next(iter(points.values()))]
+    return pd.DataFrame({metric: [cell(c) for c in comparisons] for metric, comparisons in points.items()}, index=pd.Index(names, name="remedy"))
+
+
+def threshold_sentence(points: Mapping[str, Sequence[Comparison]], ranking: Sequence[Comparison]) -> str:
+    """What the operating-point comparisons show, set beside the ranking's: the range of recall changes at 0.5 (with
+    how many intervals exclude zero) against the range of AP changes; no comparison between the two is tested."""
+    at_half = [c for c in points["recall at 0.5"] if c.judged and c.low == c.low]
+    ranked = [c for c in ranking if c.judged]
+    if not at_half or not ranked:
+        return "Too few runs to compare the remedies' operating points."
+    moved = sum(c.low > 0 or c.high < 0 for c in at_half)
+    return (f"At a threshold of 0.5 the remedies change the baseline's recall by {signed(min(c.difference for c in at_half))} to "
+            f"{signed(max(c.difference for c in at_half))} (the interval excludes zero for {moved} of {len(at_half)}), while "
+            f"their AP differences run from {signed(min(c.difference for c in ranked))} to {signed(max(c.difference for c in ranked))}: "
+            + ("at 0.5 they move the operating point far more than the ranking, and a threshold chosen on validation moves it too."
+               if max(abs(c.difference) for c in at_half) > 3 * max(abs(c.difference) for c in ranked) else
+               "recall and AP move by amounts of similar size here."))
 
 
 def say(text: str) -> None:
@@ -223,6 +262,7 @@ class Sweep:
     records: dict[tuple[str, Any], list[Record]]
     ap: dict[str, list[list[float]]]
     gains: dict[str, list[Comparison]]
+    trends: dict[str, Comparison] = field(default_factory=dict)  # each remedy's gain per tenfold x, Holm over remedies
 
     def sentences(self, name_x: Callable[[Any], str], secondary: bool = False) -> list[str]:
         """Each remedy's comparison at each x, in words: with its verdict, or (secondary) its numbers alone."""
@@ -249,30 +289,36 @@ class Sweep:
                        f"{c.p_holm:.3f}{others}.")  # fmt: skip
         return out
 
-    def separable(self) -> tuple[float, float, float]:
-        """What Holm's correction over the whole sweep demands of its first comparison (p below alpha / m): that many
-        standard errors, and the smallest and largest mean AP difference that would reach it here, from the intervals."""
-        from scipy import stats
-
-        judged = [c for comparisons in self.gains.values() for c in comparisons if c.judged]
-        spread = [c for c in judged if c.high > c.low]  # a remedy identical to the baseline has no spread to scale
-        if not spread:
-            return float("nan"), float("nan"), float("nan")
-        df = spread[0].splits - 1
-        needed = float(stats.t.ppf(1 - ALPHA / (2 * len(judged)), df))
-        margins = [needed * (c.high - c.low) / 2 / float(stats.t.ppf(1 - ALPHA / 2, df)) for c in spread]  # half-width / t = SE
-        return needed, min(margins), max(margins)
+    def separable(self) -> tuple[float, float]:
+        """The smallest and largest difference this sweep's comparisons detect with 80 % power after Holm's correction
+        over the sweep (arms identical to the baseline by construction are not in the family)."""
+        detectable = [c.detectable for comparisons in self.gains.values() for c in comparisons if c.judged and c.se > 0]
+        return (min(detectable), max(detectable)) if detectable else (float("nan"), float("nan"))
 
     def separable_sentence(self) -> str:
-        """`separable` in words: how large a difference this sweep could have separated at all."""
-        needed, low, high = self.separable()
-        judged = sum(c.judged for comparisons in self.gains.values() for c in comparisons)
-        if not judged or needed != needed:
+        """`separable` in words: how large a difference this sweep could have seen at all."""
+        low, high = self.separable()
+        judged = [c for comparisons in self.gains.values() for c in comparisons if c.judged and c.se > 0]
+        if not judged:
             return "No comparison in this sweep has enough splits, or any spread, to be judged."
-        splits = next(c.splits for comparisons in self.gains.values() for c in comparisons if c.judged)
-        return (f"With {splits} splits and Holm's correction over {judged} comparisons, the first to be separated needs a "
-                f"mean difference of {needed:.1f} standard errors: from {low:.3f} to {high:.3f} AP here, depending on each comparison's spread. "
-                "Smaller effects, gains or losses, go unseen.")  # fmt: skip
+        return (f"With {judged[0].splits} splits and Holm's correction over {judged[0].family} comparisons, each comparison at one "
+                f"ratio detects a true difference of {low:.3f} to {high:.3f} AP with 80 % power, depending on its spread: smaller "
+                "effects, gains or losses, go unseen there.")  # fmt: skip
+
+    def trend_sentences(self, unit: str) -> list[str]:
+        """Each remedy's pre-stated trend, its gain over the baseline per tenfold rise of x, with Holm's correction over
+        the remedies: a trend is claimed only where the corrected test finds one."""
+        out = []
+        for name, c in self.trends.items():
+            if not c.judged:
+                out.append(f"{name}: too few splits to test a trend.")
+                continue
+            reading = ("no trend shown" if c.verdict not in (BETTER, WORSE) else
+                       f"its gain grows as the {unit} rises" if c.difference > 0 else f"its gain shrinks as the {unit} rises")  # fmt: skip
+            out.append(f"{name[:1].upper() + name[1:]}: its gain over the baseline changes by {signed(c.difference)} AP per tenfold "
+                       f"{unit} (95 % interval {signed(c.low)} to {signed(c.high)}); Holm-adjusted p = {c.p_holm:.3f} over "
+                       f"{c.family} remedies: {reading}; this run detects a trend of ±{c.detectable:.3f} with 80 % power.")  # fmt: skip
+        return out
 
     def verdict_counts(self) -> dict[str, dict[str, int]]:
         """How many x each remedy is better than, worse than, or not separated from the baseline at."""
@@ -282,8 +328,7 @@ class Sweep:
 
     def values(self, name: str, metric: str = "AP") -> list[list[float]]:
         """Test `metric` ("AP" or "ROC-AUC") of `name`'s runs at each x."""
-        score = METRICS[metric][0]
-        return [[score(r.test_labels, r.trained.test_scores) for r in self.records[(name, x)]] for x in self.x]
+        return [[score_of(r, metric) for r in self.records[(name, x)]] for x in self.x]
 
     def change(self, name: str, metric: str = "AP") -> Comparison:
         """`name` at the last x against itself at the first x, paired by run, in test `metric` ("AP" or "ROC-AUC"): a
@@ -326,23 +371,36 @@ def reliability_sentence(counts: Mapping[str, Mapping[str, int]], reported: str 
             "that is a count of verdicts against the baseline, not a test between remedies.")
 
 
-def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe]) -> Sweep:
-    """Train (name, x) -> recipe on every paired run and compare each name with "baseline" at the same x, with
-    Holm's correction across every name and every x, so that scanning the x for one that crosses the line finds
-    nothing by chance."""
-    from .metrics import average_precision
+def identical(baseline: Sequence[Record], other: Sequence[Record]) -> bool:
+    """Whether two arms trained the same models: bit-identical test scores in every paired run (a remedy at a setting
+    that changes nothing, such as class weights on a balanced set). Such an arm leaves the Holm family."""
+    by_run = {r.run: r for r in baseline}
+    return all(r.run in by_run and np.array_equal(r.trained.test_scores, by_run[r.run].trained.test_scores) for r in other)
 
+
+def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe], trend: bool = False) -> Sweep:
+    """Train (name, x) -> recipe on every paired run and compare each name with "baseline" at the same x, with
+    Holm's correction across every name and every x (arms identical to the baseline left out), so that scanning the
+    x for one that crosses the line finds nothing by chance. With `trend`, each remedy's pre-stated test is its gain's
+    slope against log10(x), with Holm's correction over the remedies."""
     unbalanced = "{}:{}".format(*study.data.counts.train_counts(UNBALANCED))
     resolved = {k: replace(r, train_set=UNBALANCED) if r.train_set == unbalanced else r for k, r in recipes.items()}
     records = study.train(list(dict.fromkeys(resolved.values())))
     by_key = {k: [rec for rec in records if rec.recipe == r] for k, r in resolved.items()}
     xs = list(dict.fromkeys(x for _, x in recipes))
     names = list(dict.fromkeys(name for name, _ in recipes))
-    ap = {n: [[average_precision(r.test_labels, r.trained.test_scores) for r in by_key[(n, x)]] for x in xs] for n in names}
+    ap = {n: [[score_of(r) for r in by_key[(n, x)]] for x in xs] for n in names}
     remedies = [n for n in names if n != "baseline"]
-    family = holm([compare(by_key[("baseline", x)], by_key[(n, x)], n) for n in remedies for x in xs])  # every remedy at every x
-    gains = {n: family[k * len(xs) : (k + 1) * len(xs)] for k, n in enumerate(remedies)}
-    return Sweep(xs, by_key, ap, gains)
+    pairs = {(n, x): (by_key[("baseline", x)], by_key[(n, x)]) for n in remedies for x in xs}
+    same = {k for k, (b, r) in pairs.items() if identical(b, r)}
+    family = dict(zip([k for k in pairs if k not in same], holm([compare(*pairs[k], k[0]) for k in pairs if k not in same])))
+    family |= {k: replace(compare(*pairs[k], k[0], n_boot=0), verdict=IDENTICAL) for k in same}
+    gains = {n: [family[(n, x)] for x in xs] for n in remedies}
+    trends = {}
+    if trend and len(xs) > 1:
+        slopes = [contrast([pairs[(n, x)] for x in xs], slope_weights(xs), n) for n in remedies]
+        trends = dict(zip(remedies, holm(slopes)))
+    return Sweep(xs, by_key, ap, gains, trends)
 
 
 def best_on_validation(chosen: Mapping[str, Sequence[Record]]) -> str:
