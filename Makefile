@@ -38,7 +38,7 @@ publish: install  ## make publish RUN=runs/study BLOG=~/my-blog
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
 
 benchmark: install  ## trainings per hour in a kernel and on 1 and 2 Dask workers, and the cost of one training
-	$(BIN)/python benchmarks/benchmark.py $(ARGS)
+	$(BIN)/python benchmarks/study_throughput.py $(ARGS)
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

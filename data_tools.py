@@ -62,12 +62,13 @@ def kaggle_plan(names: Sequence[str], classes: Sequence[str] | None = None, min_
     """Which files of a flat Kaggle folder go to which class, and why each other file is skipped.
 
     A file is taken only if it is named <class>.<id>.<image extension> and its class is one the user named or, by
-    default, one that at least `min_share` of the well-named files share; nothing becomes a class by accident.
+    default, one that at least `min_share` of the well-named files share; nothing becomes a class by accident. Class
+    names are folded to lower case, so that Cat.3.JPG joins cat.1.jpg.
     """
-    parsed = {n: m.group("cls") for n in names if (m := KAGGLE_NAME.match(n))}
+    parsed = {n: m.group("cls").lower() for n in names if (m := KAGGLE_NAME.match(n))}  # Cat.3.JPG is a cat, not a class "Cat"
     counts = {c: list(parsed.values()).count(c) for c in dict.fromkeys(parsed.values())}
     if classes:
-        keep = set(classes)
+        keep = {c.lower() for c in classes}
     else:
         keep = {c for c, k in counts.items() if parsed and k / len(parsed) >= min_share}
     taken, skipped = {}, {}

@@ -74,3 +74,14 @@ def test_arrange_kaggle_takes_only_what_it_understands_and_lists_the_rest(tmp_pa
     assert counts == {"cats": 40, "birds": 1} and "class 'dog' is not among --classes cat bird" in skipped["dog.0.jpg"]
     with pytest.raises(DataError, match="--classes fish: no files named fish"):
         dt.arrange_kaggle(src, tmp_path / "fish", classes=["cat", "fish"])
+
+
+def test_arrange_kaggle_folds_the_class_names_case(tmp_path: Path):
+    src = tmp_path / "train"
+    src.mkdir()
+    for name in ("cat.1.jpg", "Cat.3.JPG", "CAT.4.jpeg", "dog.1.jpg", "Dog.2.jpg"):
+        (src / name).write_bytes(b"x")
+    counts, skipped = dt.arrange_kaggle(src, tmp_path / "root")
+    assert counts == {"cats": 3, "dogs": 2} and not skipped
+    assert sorted(p.name for p in (tmp_path / "root" / "train").iterdir()) == ["cats", "dogs"]
+    assert (tmp_path / "root" / "train" / "cats" / "Cat.3.JPG").exists()

@@ -48,7 +48,7 @@ def test_two_runs_with_one_seed_write_byte_identical_records(tmp_path: Path):
     for name in ("a", "b"):
         assert run_series.main(["--notebooks", "01", "04", "--data-root", "demo", "--out", str(tmp_path / name), *SMALL]) == 0
     a, b = _records(tmp_path / "a"), _records(tmp_path / "b")
-    assert len(a) == 3 * 3 + 3 * 2 and a == b  # 01: three recipes; 04: two settings (its baseline is read back)
+    assert len(a) == 3 * 3 + 2 * 2 + 3 and a == b  # 01: three recipes; 04: two settings on two tuning splits, the frozen one on three
 
 
 @pytest.mark.slow

@@ -11,12 +11,12 @@ task that fails for its own reason fails at once with its error.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .datasets import StudyData
 from .splits import SplitCounts
+from .runtime import progress
 from .tasks import Protocol, Record, Task, run_task, worker_data
 
 _WORKER_DATA: dict[tuple[Any, ...], StudyData] = {}  # per worker process: the study's images, loaded once
@@ -46,15 +46,11 @@ def train_on_worker(task: Task, protocol: Protocol, spec: DataSpec) -> Record:
     return run_task(task, protocol, _WORKER_DATA[key])
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
 class ClusterExecutor:
-    """Trains tasks on a Dask cluster and yields (task, record) as each finishes, with progress and a time estimate."""
+    """Trains tasks on a Dask cluster and yields (task, record) as each finishes."""
 
-    def __init__(self, client: Any, protocol: Protocol, spec: DataSpec, say: Callable[[str], None] = print) -> None:
-        self.client, self.protocol, self.spec, self.say = client, protocol, spec, say
+    def __init__(self, client: Any, protocol: Protocol, spec: DataSpec) -> None:
+        self.client, self.protocol, self.spec = client, protocol, spec
 
     def __call__(self, todo: Sequence[Task]) -> Iterator[tuple[Task, Record]]:
         from distributed import as_completed
@@ -66,21 +62,17 @@ class ClusterExecutor:
         wait_for_cache_writes()  # workers read the images from the cache entry this process is still writing
         futures = {self.client.submit(train_on_worker, task, self.protocol, self.spec, key=f"train-{task.key(self.protocol)}",
                                       pure=False): task for task in todo}  # fmt: skip
-        start, done = time.monotonic(), 0
         try:
             for future in as_completed(futures):
                 record = future.result()  # a task's own error is raised here, naming it
-                done += 1
-                left = (time.monotonic() - start) / done * (len(todo) - done)
-                self.say(f"  {done} of {len(todo)} trainings done on the cluster, about {_minutes(left)} left")
-                yield futures[future], record
+                yield futures[future], record  # run_tasks reports it, with how many are left and about how long
         finally:
             unfinished = [f for f in futures if not f.done()]
             if unfinished:  # Ctrl-C or an error: nothing more runs for this study
                 self.client.cancel(unfinished)
 
 
-def connect(workers: int, scheduler: str, threads: int, say: Callable[[str], None] = print) -> tuple[Any, Any]:
+def connect(workers: int, scheduler: str, threads: int, say: Callable[[str], None] = progress) -> tuple[Any, Any]:
     """A Dask client: to the scheduler at `scheduler`, or to a new LocalCluster of `workers` processes with `threads`
     threads each; returns (client, cluster or None). The dashboard's address is printed."""
     from distributed import Client, LocalCluster

@@ -124,3 +124,12 @@ def collect_parameters(namespace: Mapping[str, Any], names_before: Iterable[str]
     """Return the public names a notebook defined since `names_before` was taken: its parameters, injected ones included."""
     before = set(names_before)
     return {k: v for k, v in namespace.items() if k not in before and not k.startswith("_")}
+
+
+def progress(line: str) -> None:
+    """A training's progress line: to the terminal that started the run (the kernel's own stderr, which papermill and
+    JupyterLab leave on their terminal), and into the notebook as well when a reader runs it in JupyterLab. Headless
+    runs keep it out of the notebook, so stored notebooks and posts carry none."""
+    print(line, file=sys.__stderr__, flush=True)
+    if os.environ.get("JPY_SESSION_NAME"):  # set by JupyterLab for the kernels of its notebooks
+        print(line, flush=True)

@@ -10,6 +10,7 @@ among them) are reused; each notebook writes a manifest, and the summary reads t
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from .datasets import StudyData, load_study_data
 from .files import describe_data_root, resolve_data_root
 from .locks import owned
 from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
-from .runtime import start_tensorflow
+from .runtime import progress, start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
 from .stats import BETTER, IDENTICAL, WORSE, Comparison, compare, contrast, holm, score_of, signed, slope_weights
 from .storage import PROJECT_ROOT, DataError, resolve_path
@@ -135,9 +136,9 @@ class Study:
         """
         executor, tasks = self.executor(), self.tasks(recipes, split_seeds)
         if os.environ.get(RUN_LOCK_ENV) == str(self.output_dir):
-            return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor)
+            return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor, progress)
         with owned(self.output_dir, "run folder"):
-            return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor)
+            return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor, progress)
 
     def tune(self, recipes: Sequence[Recipe]) -> list[Record]:
         """The tuning phase: every setting on the tuning split seeds only, for choosing on validation."""

@@ -198,18 +198,21 @@ def run_tasks(
 
     `execute` trains the missing tasks and yields (task, record) as each finishes (default: one after another in
     this process); each record is written as soon as it arrives, so a stopped run loses at most the tasks in flight.
-    One line per task is printed in task order, whether it was trained now or read back, so that a notebook's output
-    does not depend on what an earlier notebook already trained.
+    One line per task is echoed in task order, whether it was trained now or read back, with how many are left to
+    train and about how long that takes at the pace so far.
     """
     start, keys = time.perf_counter(), {task: task.key(protocol) for task in tasks}
     records = {task: read_record(record_path(results_dir, task, keys[task]), keys[task]) for task in tasks}
     missing = [task for task in tasks if records[task] is None]
-    printed = 0
+    printed, trained = 0, 0
 
     def echo_ready() -> None:
         nonlocal printed
         while printed < len(tasks) and records[tasks[printed]] is not None:
-            echo(progress_line(f"[{printed + 1}/{len(tasks)}]", tasks[printed], records[tasks[printed]]))  # type: ignore[arg-type]
+            left = len(missing) - trained
+            pace = (time.perf_counter() - start) / trained if trained else 0.0
+            eta = f"; {left} to train, about {max(1, round(left * pace / 60))} min left" if left and trained else ""
+            echo(progress_line(f"[{printed + 1}/{len(tasks)}]", tasks[printed], records[tasks[printed]]) + eta)  # type: ignore[arg-type]
             printed += 1
 
     echo_ready()
@@ -217,9 +220,10 @@ def run_tasks(
     for task, record in execute(missing):
         write_json_atomic(record_path(results_dir, task, keys[task]), record.to_json())
         records[task] = record
+        trained += 1
         echo_ready()
     echo(f"{len(missing)} of {len(tasks)} trainings ran in {time.perf_counter() - start:.0f} s; "
-         f"{len(tasks) - len(missing)} were read back from the run folder")  # printed either way: the same lines, whatever ran before
+         f"{len(tasks) - len(missing)} were read back from the run folder")
     return [records[task] for task in tasks]  # type: ignore[misc]
 
 
