@@ -5,6 +5,7 @@ open that module. Importing this file changes no setting: the notebooks' first c
 """
 
 from unbalanced.metrics import (
+    best_f1_threshold,
     OPERATING_POINTS,
     chance_level,
     choose_setting,
@@ -18,6 +19,7 @@ from unbalanced.plots import (
     plot_ap,
     plot_augmented,
     plot_confusion_matrices,
+    plot_curves,
     plot_focal_loss,
     plot_gains,
     plot_sample_grid,
@@ -25,10 +27,13 @@ from unbalanced.plots import (
     plot_sweep,
     plot_threshold_sweep,
     plot_training_curves,
+    typical_run,
 )
+from unbalanced.datasets import augmentation, mixed_stream, undersample
+from unbalanced.model import build_cnn, initial_bias
 from unbalanced.runtime import collect_parameters, start_tensorflow
 from unbalanced.splits import ratio_sizes, same_ratio_sizes
-from unbalanced.stats import compare, comparison_table, holm, paired_differences
+from unbalanced.stats import REMEDY_FAMILY, compare, comparison_table, holm, paired_differences
 from unbalanced.study import (
     Study,
     best_on_validation,
@@ -38,11 +43,14 @@ from unbalanced.study import (
     read_run,
     reliability_sentence,
     say,
+    show_code,
     sweep,
     threshold_sentence,
     trend_sentence,
 )
 from unbalanced.training import (
+    recipe_loss,
+    training_stream,
     augmented_oversampling,
     balanced_control,
     balancing,
@@ -57,6 +65,18 @@ from unbalanced.training import (
 )
 
 __all__ = [
+    "REMEDY_FAMILY",
+    "plot_curves",
+    "typical_run",
+    "best_f1_threshold",
+    "training_stream",
+    "recipe_loss",
+    "show_code",
+    "initial_bias",
+    "build_cnn",
+    "undersample",
+    "mixed_stream",
+    "augmentation",
     "OPERATING_POINTS",
     "Study",
     "augmented_oversampling",

@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from unbalanced.locks import FolderInUse
         from unbalanced.runner.execute import run_series, summary
-        from unbalanced.runner.kernel import kernel_session, run_folder_owned
+        from unbalanced.runner.kernel import kernel_session, progress_relayed, run_folder_owned
         from unbalanced.runner.params import ConfigError
         from unbalanced.storage import PROJECT_ROOT
 
@@ -135,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            with run_folder_owned(out or PROJECT_ROOT / STORE_RESULTS), kernel_session(), cluster_for(args, plan):
+            folder = out or PROJECT_ROOT / STORE_RESULTS
+            with run_folder_owned(folder), progress_relayed(folder), kernel_session(), cluster_for(args, plan):
                 outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume)
         except FolderInUse as exc:
             print(f"error: {exc} (--out names another run folder)", file=sys.stderr)

@@ -21,6 +21,7 @@ from unbalanced.stats import (
     WORSE,
     Comparison,
     compare,
+    degrees_of_freedom,
     estimate,
     holm,
     minimum_detectable,
@@ -64,10 +65,26 @@ def test_the_image_term_is_the_mean_covariance_between_splits_and_the_degrees_of
     by_hand = (cov.sum() - np.trace(cov)) / 12
     assert e.se_image**2 == pytest.approx(by_hand) and by_hand == pytest.approx(0.02**2, rel=0.1)
     a = values.var(ddof=1) / 4
-    assert e.se == pytest.approx(np.sqrt(a + by_hand)) and e.df == pytest.approx((a + by_hand) ** 2 / (a**2 / 3))
+    assert e.se == pytest.approx(np.sqrt(a + by_hand)) and e.df == pytest.approx(3 * (1 + by_hand / a))
     low, high = e.interval()
     assert high - e.mean == pytest.approx(sps.t.ppf(0.975, e.df) * e.se)
     assert estimate(values, own).se_image < 0.002  # independent image noise adds (almost) nothing
+
+
+def test_the_degrees_of_freedom_keep_the_error_rate_near_five_percent_whatever_the_image_share():
+    """Gaussian null studies over the share of the image term: the rule must stay near 5 % at 3 splits, where
+    Welch-Satterthwaite's (S - 1)(1 + c/a)^2 reaches 7.8 % (the ceiling) and S - 1 alone falls to 1 % (the floor)."""
+    rng = np.random.default_rng(0)
+    for splits in (3, 5, 10):
+        for ratio in (0.0, 0.1, 0.2, 0.5, 1.0, 3.0):
+            c = ratio / splits
+            d = rng.normal(0, 1, (40000, splits)) + rng.normal(0, np.sqrt(c), (40000, 1))
+            a = d.var(axis=1, ddof=1) / splits
+            t = np.abs(d.mean(axis=1)) / np.sqrt(a + c)
+            rates = [np.mean(2 * sps.t.sf(t, df) < 0.05) for df in (degrees_of_freedom(a, c, splits), (splits - 1) * (1 + c / a) ** 2)]
+            assert 0.03 <= rates[0] <= 0.065, (splits, ratio, rates)
+            if splits == 3 and ratio == 0.1:
+                assert rates[1] > 0.07  # the textbook rule fails here, so this check can fail
 
 
 def test_the_deployment_weights_score_a_dog_rich_test_block_at_the_validation_ratio():
@@ -220,11 +237,11 @@ def test_sentences_state_the_interval_and_the_detectable_difference_and_never_mo
     provisional = compare(base, better, "oversampling", n_boot=200)
     assert provisional.verdict == PENDING and BETTER not in provisional.provisional_sentence()
     assert "before the correction across all remedies, which the summary applies" in provisional.provisional_sentence()
-    assert f"detects a true difference of ±{provisional.detectable:.3f} AP with 80 % power." in provisional.provisional_sentence()
+    assert f"from its own spread, this run detects a true difference of about ±{provisional.detectable:.3f} AP with 80 % power." in provisional.provisional_sentence()
     c = holm([provisional, replace(provisional, remedy="other")])[0]
     text = c.sentence()
     assert text.startswith("oversampling: +") and "95 % interval" in text and "higher in 5 of 5 paired runs" in text
-    assert f"Holm-adjusted p = {c.p_holm:.3f}: {BETTER}; this run detects" in text and "after Holm's correction over 2." in text
+    assert f"Holm-adjusted p = {c.p_holm:.3f}: {BETTER}; from its own spread, this run detects" in text and "after Holm's correction over 2." in text
     null = replace(c, verdict=NO_DIFFERENCE)
     assert "cannot tell it from the baseline" in null.sentence() and BETTER not in null.sentence()
 

@@ -217,3 +217,37 @@ def plot_confusion_matrices(record: Record, target_recall: float, class_names: S
         ax.set(title=f"{point}\n(threshold {t:.2f})", xlabel="predicted", ylabel="truth" if ax is axes[0] else "")
     fig.tight_layout()
     return fig
+
+
+def typical_run(records: Sequence[Record]) -> tuple[int, int]:
+    """The paired run whose test AP is the median of these records' (the lower middle one for an even count)."""
+    from .metrics import ap_rows, deployment_weights
+
+    aps = sorted((ap_rows(r.test_labels, r.trained.test_scores, deployment_weights(r.test_labels, r.val_labels))[0], r.run) for r in records)
+    return aps[(len(aps) - 1) // 2][1]
+
+
+def plot_curves(groups: Mapping[str, Sequence[Record]], run: tuple[int, int], chance: float) -> Any:
+    """Precision-recall (at the deployment prior) and ROC curves on the test photos, one line per model, for one paired
+    run: the classic pictures of what each model does at every threshold."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from .metrics import deployment_weights
+
+    plt = _plt()
+    fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, records in groups.items():
+        r = next(x for x in records if x.run == run)
+        weights = deployment_weights(r.test_labels, r.val_labels)
+        precision, recall, _ = precision_recall_curve(r.test_labels, r.trained.test_scores, sample_weight=weights)
+        ax_pr.plot(recall, precision, lw=1.5, label=name, drawstyle="steps-post")
+        fpr, tpr, _ = roc_curve(r.test_labels, r.trained.test_scores)
+        ax_roc.plot(fpr, tpr, lw=1.5, label=name)
+    ax_pr.axhline(chance, color="0.4", ls=":", lw=1, label=f"chance ({chance:.3f})")
+    ax_roc.plot([0, 1], [0, 1], color="0.4", ls=":", lw=1, label="chance")
+    ax_pr.set(xlabel="recall", ylabel="precision (at the deployment ratio)", xlim=(0, 1), ylim=(0, 1), title="Precision against recall")
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1), title="ROC")
+    ax_pr.legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"Test photos, split {run[0]} (the run whose baseline AP is the median)", fontsize=10)
+    fig.tight_layout()
+    return fig

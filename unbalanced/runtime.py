@@ -126,10 +126,19 @@ def collect_parameters(namespace: Mapping[str, Any], names_before: Iterable[str]
     return {k: v for k, v in namespace.items() if k not in before and not k.startswith("_")}
 
 
+PROGRESS_ENV = "UNBALANCED_PROGRESS_FILE"  # set by the runner: where its kernels append progress lines for it to print
+
+
 def progress(line: str) -> None:
-    """A training's progress line: to the terminal that started the run (the kernel's own stderr, which papermill and
-    JupyterLab leave on their terminal), and into the notebook as well when a reader runs it in JupyterLab. Headless
-    runs keep it out of the notebook, so stored notebooks and posts carry none."""
-    print(line, file=sys.__stderr__, flush=True)
-    if os.environ.get("JPY_SESSION_NAME"):  # set by JupyterLab for the kernels of its notebooks
-        print(line, flush=True)
+    """A training's progress line. Under the runner it goes to the file the runner relays to its terminal; in a
+    notebook a reader runs in JupyterLab, and outside a kernel, it is printed; a headless kernel with no runner
+    listening (nbval) keeps it out of the notebook, so stored notebooks and posts carry none."""
+    path = os.environ.get(PROGRESS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        return
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if shell is not None and hasattr(shell, "kernel") and not os.environ.get("JPY_SESSION_NAME"):
+        return
+    print(line, flush=True)

@@ -62,6 +62,7 @@ def check_parameters(p: Mapping[str, Any]) -> None:
         need(isinstance(values, list) and len(values) > 0 and all(isinstance(v, int) for v in values),
              f"{name}={values!r} must list at least one whole number")  # fmt: skip
         need(len(set(values)) == len(values), f"{name}={values!r} lists a seed twice")
+    need(all(0 <= s < 1000 for s in p["seeds"]), f"seeds={p['seeds']!r} must lie in 0-999: a run's training seed is seed + 1000 × its split seed")
     shared = sorted(set(p.get("tuning_split_seeds", [])) & set(p["split_seeds"]))
     need(not shared, f"tuning_split_seeds and split_seeds share {shared}: the confirmation needs split seeds the tuning never used")
     need(0 < p["target_recall"] <= 1, f"target_recall={p['target_recall']!r} must be above 0 and at most 1")
@@ -225,19 +226,25 @@ def points_table(points: Mapping[str, Sequence[Comparison]]) -> Any:
 
 
 def threshold_sentence(points: Mapping[str, Sequence[Comparison]], ranking: Sequence[Comparison]) -> str:
-    """What the operating-point comparisons show, set beside the ranking's: the range of recall changes at 0.5 (with
-    how many intervals exclude zero) against the range of AP changes; no comparison between the two is tested."""
+    """What the operating-point comparisons show, beside the ranking's: the range of the remedies' recall changes at
+    0.5 (with how many intervals exclude zero) and of their AP changes. The two are not compared with each other."""
     at_half = [c for c in points["recall at 0.5"] if c.judged and c.low == c.low]
     ranked = [c for c in ranking if c.judged]
     if not at_half or not ranked:
         return "Too few runs to compare the remedies' operating points."
     moved = sum(c.low > 0 or c.high < 0 for c in at_half)
     return (f"At a threshold of 0.5 the remedies change the baseline's recall by {signed(min(c.difference for c in at_half))} to "
-            f"{signed(max(c.difference for c in at_half))} (the interval excludes zero for {moved} of {len(at_half)}), while "
-            f"their AP differences run from {signed(min(c.difference for c in ranked))} to {signed(max(c.difference for c in ranked))}: "
-            + ("at 0.5 they move the operating point far more than the ranking, and a threshold chosen on validation moves it too."
-               if max(abs(c.difference) for c in at_half) > 3 * max(abs(c.difference) for c in ranked) else
-               "recall and AP move by amounts of similar size here."))
+            f"{signed(max(c.difference for c in at_half))} (the interval excludes zero for {moved} of {len(at_half)}); their AP "
+            f"differences, which no threshold changes, run from {signed(min(c.difference for c in ranked))} to "
+            f"{signed(max(c.difference for c in ranked))}.")  # fmt: skip
+
+
+def show_code(*functions: Callable[..., Any]) -> None:
+    """Show the source of functions the series runs, as a Python code block: the code on the page is the code that
+    trains, not a copy beside it."""
+    import inspect
+
+    say("```python\n" + "\n\n".join(inspect.getsource(f).rstrip() for f in functions) + "\n```")
 
 
 def say(text: str) -> None:
@@ -286,7 +293,7 @@ class Sweep:
                 continue
             (x, c), rest = separated[0], separated[1:]
             others = f"; at no other {unit}" if not rest else "; also at " + ", ".join(f"{name_x(y)} ({d.verdict.split()[0]})" for y, d in rest)
-            out.append(f"{name} starts to matter at {name_x(x)}: {c.verdict}, {signed(c.difference)} AP, Holm-adjusted p = "
+            out.append(f"{name} is first separated from the baseline at {name_x(x)}: {c.verdict}, {signed(c.difference)} AP, Holm-adjusted p = "
                        f"{c.p_holm:.3f}{others}.")  # fmt: skip
         return out
 
@@ -376,7 +383,7 @@ def identical(baseline: Sequence[Record], other: Sequence[Record]) -> bool:
     """Whether two arms trained the same models: bit-identical test scores in every paired run (a remedy at a setting
     that changes nothing, such as class weights on a balanced set). Such an arm leaves the Holm family."""
     by_run = {r.run: r for r in baseline}
-    return all(r.run in by_run and np.array_equal(r.trained.test_scores, by_run[r.run].trained.test_scores) for r in other)
+    return bool(other) and all(r.run in by_run and np.array_equal(r.trained.test_scores, by_run[r.run].trained.test_scores) for r in other)
 
 
 def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe], trend: bool = False) -> Sweep:
@@ -398,9 +405,9 @@ def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe], trend: bool =
     family |= {k: replace(compare(*pairs[k], k[0], n_boot=0), verdict=IDENTICAL) for k in same}
     gains = {n: [family[(n, x)] for x in xs] for n in remedies}
     trends = {}
-    if trend and len(xs) > 1:
-        slopes = [contrast([pairs[(n, x)] for x in xs], slope_weights(xs), n) for n in remedies]
-        trends = dict(zip(remedies, holm(slopes)))
+    if trend and len(xs) > 1:  # a remedy that trains the baseline at every x has no trend to test
+        tested = [n for n in remedies if not all((n, x) in same for x in xs)]
+        trends = dict(zip(tested, holm([contrast([pairs[(n, x)] for x in xs], slope_weights(xs), n) for n in tested])))
     return Sweep(xs, by_key, ap, gains, trends)
 
 

@@ -71,3 +71,45 @@ def run_folder_owned(folder: Path) -> Iterator[None]:
                 os.environ.pop(RUN_LOCK_ENV, None)
             else:
                 os.environ[RUN_LOCK_ENV] = saved
+
+
+@contextlib.contextmanager
+def progress_relayed(folder: Path) -> Iterator[None]:
+    """Print the progress lines the notebooks' kernels append to a file in the run folder, as they come, so that
+    the terminal shows each training as it finishes while the notebooks stay free of them."""
+    import threading
+    import time
+
+    from ..runtime import PROGRESS_ENV
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".progress.log"
+    path.write_text("", encoding="utf-8")
+    saved, done = os.environ.get(PROGRESS_ENV), threading.Event()
+    os.environ[PROGRESS_ENV] = str(path)
+
+    def relay() -> None:
+        pending = ""  # a line the kernel is still writing
+        with open(path, encoding="utf-8") as f:
+            while True:
+                pending += f.readline()
+                if pending.endswith("\n"):
+                    print(pending.rstrip("\n"), flush=True)
+                    pending = ""
+                elif done.is_set():
+                    return
+                else:
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=relay, daemon=True, name="progress relay")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        path.unlink(missing_ok=True)
+        if saved is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = saved
