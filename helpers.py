@@ -33,7 +33,7 @@ from unbalanced.datasets import augmentation, mixed_stream, undersample
 from unbalanced.model import build_cnn, initial_bias
 from unbalanced.runtime import collect_parameters, start_tensorflow
 from unbalanced.splits import ratio_sizes, same_ratio_sizes
-from unbalanced.stats import REMEDY_FAMILY, compare, comparison_table, holm, paired_differences
+from unbalanced.stats import REMEDY_FAMILY, compare, comparison_table, holm, paired_differences, signed
 from unbalanced.study import (
     Study,
     best_on_validation,
@@ -42,6 +42,9 @@ from unbalanced.study import (
     points_table,
     read_run,
     reliability_sentence,
+    at_point,
+    lessons,
+    original_sentence,
     say,
     show_code,
     sweep,
@@ -65,6 +68,10 @@ from unbalanced.training import (
 )
 
 __all__ = [
+    "signed",
+    "at_point",
+    "lessons",
+    "original_sentence",
     "REMEDY_FAMILY",
     "plot_curves",
     "typical_run",

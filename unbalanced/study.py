@@ -239,6 +239,50 @@ def threshold_sentence(points: Mapping[str, Sequence[Comparison]], ranking: Sequ
             f"{signed(max(c.difference for c in ranked))}.")  # fmt: skip
 
 
+ORIGINAL_POST = {  # the original post's test results at 0.5 (one run, four epochs, 1,000 cats and 100 dogs in test)
+    "balanced": {"accuracy": 0.735, "precision": 0.150, "recall": 0.410},
+    "unbalanced": {"accuracy": 0.909, "recall": 0.0},
+    "class weights": {"accuracy": 0.909, "recall": 0.0},
+    "oversampling": {"accuracy": 0.880, "precision": 0.224, "recall": 0.130},
+}
+
+
+def at_point(metrics: Any, model: str, point: str, column: str) -> str:
+    """'mean ± sd' over runs of one model's column at one operating point of a record_metrics table."""
+    from .metrics import format_mean_sd
+
+    rows = metrics[(metrics["model"] == model) & (metrics["operating point"] == point)]
+    return format_mean_sd(rows[column])
+
+
+def original_sentence(name: str) -> str:
+    """What the original post reported for this model at 0.5 (one run of four epochs), restated."""
+    o = ORIGINAL_POST[name]
+    found = f"found {100 * o['recall']:.0f} % of the test dogs" if o["recall"] else "found no test dog"
+    precision = f" at a precision of {o['precision']:.3f}" if "precision" in o else ""
+    return f"The original post's {name} model, trained once for four epochs, {found}{precision} with an accuracy of {o['accuracy']:.3f} at 0.5."
+
+
+def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float) -> list[str]:
+    """A remedy notebook's closing, from its results: the ranking against plain training with its interval and
+    detectable difference, what the remedy does at 0.5 and at the threshold chosen on validation, and accuracy's
+    lesson. No sentence branches on a trained number."""
+    c = comparison
+    first = (f"Against plain training, {name} at its frozen setting changes test AP by {signed(c.difference)} (95 % interval "
+             f"{signed(c.low)} to {signed(c.high)}, before the summary's correction); from its own spread this run would detect "
+             f"a true difference of about ±{c.detectable:.3f} with 80 % power, so differences smaller than that are not ruled out."
+             if c.judged else f"This run has too few splits to compare {name} with plain training.")  # fmt: skip
+    half, val = "0.5", "best F1 on validation"
+    second = (f"At a threshold of 0.5 it finds {at_point(metrics, model, half, 'recall')} of the test dogs, where plain training "
+              f"finds {at_point(metrics, 'baseline', half, 'recall')}; at the threshold each model chose on validation the two find "
+              f"{at_point(metrics, model, val, 'recall')} and {at_point(metrics, 'baseline', val, 'recall')}, at precisions of "
+              f"{at_point(metrics, model, val, 'precision')} and {at_point(metrics, 'baseline', val, 'precision')}.")  # fmt: skip
+    third = (f"Accuracy at 0.5 is {at_point(metrics, model, half, 'accuracy')} against plain training's "
+             f"{at_point(metrics, 'baseline', half, 'accuracy')}; flagging no photo at all would score {1 - chance:.3f}, which is why "
+             "accuracy cannot judge a model of a rare class.")  # fmt: skip
+    return [first, second, third]
+
+
 def show_code(*functions: Callable[..., Any]) -> None:
     """Show the source of functions the series runs, as a Python code block: the code on the page is the code that
     trains, not a copy beside it."""
@@ -325,7 +369,8 @@ class Sweep:
                        f"its gain grows as the {unit} rises" if c.difference > 0 else f"its gain shrinks as the {unit} rises")  # fmt: skip
             out.append(f"{name[:1].upper() + name[1:]}: its gain over the baseline changes by {signed(c.difference)} AP per tenfold "
                        f"{unit} (95 % interval {signed(c.low)} to {signed(c.high)}); Holm-adjusted p = {c.p_holm:.3f} over "
-                       f"{c.family} remedies: {reading}; this run detects a trend of ±{c.detectable:.3f} with 80 % power.")  # fmt: skip
+                       f"{c.family} remed{'ies' if c.family != 1 else 'y'}: {reading}; from its own spread this run detects a "
+                       f"trend of about ±{c.detectable:.3f} with 80 % power.")  # fmt: skip
         return out
 
     def verdict_counts(self) -> dict[str, dict[str, int]]:
