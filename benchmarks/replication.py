@@ -3,9 +3,11 @@
     python run_series.py --data-root data/disjoint --out runs/disjoint      # the same parameters, other photos
     python benchmarks/replication.py runs/notebooks runs/disjoint
     python benchmarks/replication.py runs/study runs/disjoint-study --experiments 01   # only what both hold
+    python benchmarks/replication.py runs/study runs/disjoint-study --sweep           # the ratio sweeps (notebook 08)
 
 Issue 14's check: wherever either run calls a difference significant (after Holm's correction), the other run's
-mean difference must point the same way. Also prints the rank correlation of the two runs' mean differences, for
+mean difference must point the same way. With --sweep the same rule applies to the ratio sweeps: each remedy's
+pre-stated trend (its gain per tenfold ratio, Holm over the remedies) and its comparison at every ratio. Also prints the rank correlation of the two runs' mean differences, for
 the reader's orientation only (with a handful of remedies it is itself noisy). Exit status 1 on a disagreement; 2 when
 the runs cannot be compared (other parameters than the photos, other models, or too few splits for any verdict).
 """
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unbalanced.stats import BETTER, WORSE, Comparison, signed  # noqa: E402
 from unbalanced.storage import DataError  # noqa: E402
-from unbalanced.study import compare_all, read_run  # noqa: E402
+from unbalanced.study import compare_all, read_ratio_sweep, read_run  # noqa: E402
 
 
 # What may differ between the two runs: the photos (their folder and the fingerprint of the files kept).
@@ -37,6 +39,15 @@ def verdicts(folder: str, experiments: list[str]) -> tuple[dict[str, Comparison]
     run = read_run(folder, experiments)
     comparisons = compare_all(run.baseline, run.chosen) + compare_all(run.baseline, run.references)
     return {c.remedy: c for c in comparisons}, asdict(run.protocol)
+
+
+def sweep_verdicts(folder: str) -> tuple[dict[str, Comparison], dict[str, object]]:
+    """The ratio sweep's trends and per-ratio comparisons, analysed again from the run's records, and its protocol."""
+    result = read_ratio_sweep(folder)
+    found = {f"{name}: gain per tenfold ratio": c for name, c in result.trends.items()}
+    found |= {f"{name} at 1 : {x}": c for name, comparisons in result.gains.items() for x, c in zip(result.x, comparisons)
+              if c.verdict != "trains exactly the baseline"}  # fmt: skip
+    return found, asdict(next(iter(result.records.values()))[0].protocol)
 
 
 def refusal(a: dict[str, Comparison], b: dict[str, Comparison], pa: dict[str, object], pb: dict[str, object]) -> str:
@@ -57,9 +68,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("second")
     parser.add_argument("--experiments", nargs="+", default=[], metavar="NN",
                         help="compare only these experiments (name prefixes, e.g. 01), for a run that holds only some")
+    parser.add_argument("--sweep", action="store_true", help="compare the two runs' ratio sweeps (notebook 08) instead")
     args = parser.parse_args(argv)
     try:
-        (a, pa), (b, pb) = verdicts(args.first, args.experiments), verdicts(args.second, args.experiments)
+        if args.sweep:
+            (a, pa), (b, pb) = sweep_verdicts(args.first), sweep_verdicts(args.second)
+        else:
+            (a, pa), (b, pb) = verdicts(args.first, args.experiments), verdicts(args.second, args.experiments)
     except DataError as exc:
         print(f"error: cannot check replication: {exc}", file=sys.stderr)
         return 2
@@ -67,7 +82,7 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot check replication: {why}", file=sys.stderr)
         return 2
     names = list(a)
-    print(f"| remedy | {args.first}: AP difference, verdict | {args.second}: AP difference, verdict | same direction |")
+    print(f"| comparison | {args.first}: AP difference, verdict | {args.second}: AP difference, verdict | same direction |")
     print("| --- | --- | --- | --- |")
     disagreements = 0
     for n in names:

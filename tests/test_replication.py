@@ -33,6 +33,16 @@ def test_a_significant_verdict_the_other_photos_reverse_fails(monkeypatch, capsy
     assert "| balanced | +0.080, better than the baseline | -0.010, no difference shown | **no** |" in capsys.readouterr().out
 
 
+def test_a_sweeps_significant_trend_that_the_other_photos_reverse_fails(monkeypatch, capsys):
+    trends = {"a": {"oversampling: gain per tenfold ratio": _c("oversampling: gain per tenfold ratio", +0.03, BETTER)},
+              "b": {"oversampling: gain per tenfold ratio": _c("oversampling: gain per tenfold ratio", -0.01, NO_DIFFERENCE)}}
+    monkeypatch.setattr(replication, "sweep_verdicts", lambda folder: (trends[folder], {**PROTOCOL, "data_root": folder}))
+    assert replication.main(["a", "b", "--sweep"]) == 1
+    assert "| oversampling: gain per tenfold ratio | +0.030, better than the baseline | -0.010" in capsys.readouterr().out
+    trends["b"]["oversampling: gain per tenfold ratio"] = _c("oversampling: gain per tenfold ratio", +0.01, NO_DIFFERENCE)
+    assert replication.main(["a", "b", "--sweep"]) == 0
+
+
 def test_same_direction_passes_and_unsignificant_flips_do_not_count(monkeypatch, capsys):
     _runs(monkeypatch, [_c("balanced", +0.08, BETTER), _c("weights", -0.02, NO_DIFFERENCE)],
           [_c("balanced", +0.01, NO_DIFFERENCE), _c("weights", +0.01, NO_DIFFERENCE)])

@@ -21,7 +21,7 @@ from .cluster import DataSpec, executor_for
 from .datasets import StudyData, load_study_data
 from .files import describe_data_root, resolve_data_root
 from .locks import owned
-from .results import check_one_protocol, groups_by_role, load_manifests, save_manifest
+from .results import check_one_protocol, groups_by_role, load_group, load_manifests, save_manifest
 from .runtime import progress, start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
 from .stats import BETTER, IDENTICAL, WORSE, Comparison, compare, contrast, holm, score_of, signed, slope_weights
@@ -439,9 +439,13 @@ def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe], trend: bool =
     unbalanced = "{}:{}".format(*study.data.counts.train_counts(UNBALANCED))
     resolved = {k: replace(r, train_set=UNBALANCED) if r.train_set == unbalanced else r for k, r in recipes.items()}
     records = study.train(list(dict.fromkeys(resolved.values())))
-    by_key = {k: [rec for rec in records if rec.recipe == r] for k, r in resolved.items()}
-    xs = list(dict.fromkeys(x for _, x in recipes))
-    names = list(dict.fromkeys(name for name, _ in recipes))
+    return analyse_sweep({k: [rec for rec in records if rec.recipe == r] for k, r in resolved.items()}, trend)
+
+
+def analyse_sweep(by_key: Mapping[tuple[str, Any], list[Record]], trend: bool = False) -> Sweep:
+    """The comparisons of a sweep's records, (name, x) -> records: see `sweep`."""
+    xs = list(dict.fromkeys(x for _, x in by_key))
+    names = list(dict.fromkeys(name for name, _ in by_key))
     ap = {n: [[score_of(r) for r in by_key[(n, x)]] for x in xs] for n in names}
     remedies = [n for n in names if n != "baseline"]
     pairs = {(n, x): (by_key[("baseline", x)], by_key[(n, x)]) for n in remedies for x in xs}
@@ -453,7 +457,25 @@ def sweep(study: Study, recipes: Mapping[tuple[str, Any], Recipe], trend: bool =
     if trend and len(xs) > 1:  # a remedy that trains the baseline at every x has no trend to test
         tested = [n for n in remedies if not all((n, x) in same for x in xs)]
         trends = dict(zip(tested, holm([contrast([pairs[(n, x)] for x in xs], slope_weights(xs), n) for n in tested])))
-    return Sweep(xs, by_key, ap, gains, trends)
+    return Sweep(xs, dict(by_key), ap, gains, trends)
+
+
+RATIO_GROUP = " at 1 : "  # how notebook 08 names its groups: "<remedy> at 1 : <ratio>"
+
+
+def read_ratio_sweep(output_dir: str | Path, experiment: str = "08") -> Sweep:
+    """The ratio sweep of a run folder, analysed again from its records (nothing is trained): for comparing runs."""
+    folder = output_dir_of(str(output_dir))
+    manifests = {n: m for n, m in load_manifests(folder).items() if n.startswith(experiment)}
+    if len(manifests) != 1:
+        raise DataError(f"{folder} holds {len(manifests)} experiments named {experiment}*; expected the ratio sweep's one")
+    manifest = next(iter(manifests.values()))
+    by_key = {}
+    for name, group in manifest["groups"].items():
+        remedy, _, ratio = name.rpartition(RATIO_GROUP)
+        if group["role"] == "sweep" and remedy:
+            by_key[(remedy, int(ratio) if float(ratio).is_integer() else float(ratio))] = load_group(folder, manifest, name)
+    return analyse_sweep(dict(sorted(by_key.items(), key=lambda kv: kv[0][1])), trend=True)
 
 
 def best_on_validation(chosen: Mapping[str, Sequence[Record]]) -> str:
