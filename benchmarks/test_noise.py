@@ -1,12 +1,13 @@
-"""How much of a verdict's interval is the test set's own noise: per remedy, the spread of the paired AP difference
-from resampling test images alone (runs fixed), against the spread between splits.
+"""How much of each comparison's standard error is the shared test block's own noise, next to the spread between
+splits: is the test block large enough?
 
     python benchmarks/test_noise.py runs/notebooks          # any run folder the summary can read
 
-For each remedy at its chosen setting and each paired run, 1,000 resamples of the test images (positives and
-negatives separately) give the standard deviation of AP(remedy) − AP(baseline) due to the test set alone; the
-standard deviation of the per-split mean differences is the spread the interval has to cover. The half-widths are
-1.96 of those standard deviations.
+For each remedy at its frozen setting, and each reference, the comparison's standard error in its two parts
+(`stats.estimate`): between splits (training and training-pool noise, and the part of the test noise that differs
+between runs), and the test images every run shares (the covariance between splits' differences under one resample
+of the block). The image part does not shrink with more splits; it should stay well below the split part at the
+number of splits a study trains.
 """
 
 from __future__ import annotations
@@ -18,32 +19,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from unbalanced.metrics import average_precision_rows  # noqa: E402
-from unbalanced.stats import paired, paired_differences  # noqa: E402
+from unbalanced.stats import compare  # noqa: E402
 from unbalanced.study import read_run  # noqa: E402
 
 
-def image_sd(base_scores: np.ndarray, remedy_scores: np.ndarray, labels: np.ndarray, n_boot: int, rng: np.random.Generator) -> float:
-    """Standard deviation of the AP difference over resamples of the test images, per class."""
-    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    idx = np.concatenate([rng.choice(pos, (n_boot, len(pos))), rng.choice(neg, (n_boot, len(neg)))], axis=1)
-    diff = average_precision_rows(labels[idx], remedy_scores[idx]) - average_precision_rows(labels[idx], base_scores[idx])
-    return float(np.std(diff, ddof=1))
-
-
 def main(argv: list[str]) -> int:
-    """Print a markdown table: per remedy, the test-image half-width against the between-split half-width."""
+    """Print a markdown table: per comparison, the standard error's two parts and the SD of a paired difference."""
     run = read_run(argv[0] if argv else "runs/notebooks")
-    rng = np.random.default_rng(0)
     test = run.baseline[0].test_labels
-    print(f"test set: {len(test):,} images, {int(test.sum())} positive; {len(run.baseline)} paired runs\n")
-    print("| remedy | test images alone, per run (± 95 %) | between splits (± 95 %) |")
-    print("| --- | --- | --- |")
+    print(f"test block: {len(test):,} images, {int(test.sum())} positive; {len(run.baseline)} paired runs\n")
+    print("| compared with the baseline | SD of a paired difference between splits | SE between splits | SE of the shared test images |")
+    print("| --- | --- | --- | --- |")
     for name, chosen in {**run.chosen, **run.references}.items():
-        pairs = paired(run.baseline, chosen)
-        per_run = [image_sd(b.trained.test_scores, r.trained.test_scores, b.test_labels, 1000, rng) for b, r in pairs]
-        diffs = paired_differences(run.baseline, chosen)
-        print(f"| {name} | {1.96 * np.median(per_run):.3f} | {1.96 * np.std(diffs, ddof=1):.3f} |")
+        c = compare(run.baseline, chosen, name)
+        split_se = float(np.sqrt(max(c.se**2 - c.se_image**2, 0.0)))
+        print(f"| {name} | {split_se * np.sqrt(c.splits):.4f} | {split_se:.4f} | {c.se_image:.4f} |")
     return 0
 
 

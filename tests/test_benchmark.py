@@ -68,3 +68,14 @@ def test_ported_original_script_runs_its_five_models(tiny_demo_root: Path):
     for name in ("balanced", "unbalanced", "class weight 10", "class weight 25", "oversampled"):
         assert f"{name}: done" in done.stdout
     assert "oversampled positives: 10" in done.stdout
+
+
+def test_the_splits_a_study_needs_follow_the_normal_approximation_and_the_image_term_caps_them():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import power
+
+    # no image term: ((z(1 - 0.05/12) + z(0.8)) * 0.04 / 0.03)^2 = 21.5 splits, a little more with t
+    assert 22 <= power.splits_needed(0.03, 0.04, 0.0, 6) <= 26
+    assert power.splits_needed(0.03, 0.04, 0.0055, 6) > power.splits_needed(0.03, 0.04, 0.0, 6)
+    assert power.splits_needed(0.03, 0.04, 0.01, 6, most=2000) is None  # (2.64 + 0.84) * 0.01 > 0.03: out of reach
+    assert power.detectable(40, 0.04, 0.0055, 6) < power.detectable(20, 0.04, 0.0055, 6)
