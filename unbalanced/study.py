@@ -218,8 +218,8 @@ def points_table(points: Mapping[str, Sequence[Comparison]]) -> Any:
     its 95 % interval (uncorrected), or 'n/a' where a model flagged no photo in some run."""
     import pandas as pd
 
-    def cell(c: Comparison) -> str:
-        return f"{signed(c.difference)} ({signed(c.low)} to {signed(c.high)})" if c.judged and c.low == c.low else "n/a"
+    def cell(c: Comparison) -> str:  # a share's difference lies within ±1, whatever a t interval with few splits says
+        return f"{signed(c.difference)} ({signed(max(c.low, -1.0))} to {signed(min(c.high, 1.0))})" if c.judged and c.low == c.low else "n/a"
 
     names = [c.remedy for c in next(iter(points.values()))]
     return pd.DataFrame({metric: [cell(c) for c in comparisons] for metric, comparisons in points.items()}, index=pd.Index(names, name="remedy"))
@@ -263,12 +263,12 @@ def original_sentence(name: str) -> str:
     return f"The original post's {name} model, trained once for four epochs, {found}{precision} with an accuracy of {o['accuracy']:.3f} at 0.5."
 
 
-def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float) -> list[str]:
+def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float, tuned: bool = True) -> list[str]:
     """A remedy notebook's closing, from its results: the ranking against plain training with its interval and
     detectable difference, what the remedy does at 0.5 and at the threshold chosen on validation, and accuracy's
     lesson. No sentence branches on a trained number."""
     c = comparison
-    first = (f"Against plain training, {name} at its frozen setting changes test AP by {signed(c.difference)} (95 % interval "
+    first = (f"Against plain training, {name}{' at its frozen setting' if tuned else ''} changes test AP by {signed(c.difference)} (95 % interval "
              f"{signed(c.low)} to {signed(c.high)}, before the summary's correction); from its own spread this run would detect "
              f"a true difference of about ±{c.detectable:.3f} with 80 % power, so differences smaller than that are not ruled out."
              if c.judged else f"This run has too few splits to compare {name} with plain training.")  # fmt: skip
