@@ -240,7 +240,7 @@ def test_sentences_state_the_interval_and_the_detectable_difference_and_never_mo
     assert f"from its own spread, this run detects a true difference of about ±{provisional.detectable:.3f} AP with 80 % power." in provisional.provisional_sentence()
     c = holm([provisional, replace(provisional, remedy="other")])[0]
     text = c.sentence()
-    assert text.startswith("oversampling: +") and "95 % interval" in text and "higher in 5 of 5 paired runs" in text
+    assert text.startswith("Oversampling: +") and "95 % interval" in text and "higher in 5 of 5 paired runs" in text
     assert f"Holm-adjusted p = {c.p_holm:.3f}: {BETTER}; from its own spread, this run detects" in text and "after Holm's correction over 2." in text
     null = replace(c, verdict=NO_DIFFERENCE)
     assert "cannot tell it from the baseline" in null.sentence() and BETTER not in null.sentence()

@@ -103,9 +103,9 @@ def test_a_remedy_starts_to_matter_at_its_first_separated_ratio_and_the_counts_s
     assert none.endswith("No remedy is better than the baseline anywhere in the sweep, so it cannot rank them.")
 
 
-@pytest.mark.parametrize(("low", "high", "says"), [(-0.2, -0.1, "it falls as the positives get rarer and fewer, as Buda"),
-                                                   (0.1, 0.2, "it rises as the positives get rarer and fewer, unlike"),
-                                                   (-0.1, 0.1, "the interval holds no change, so this run neither confirms")])  # fmt: skip
+@pytest.mark.parametrize(("low", "high", "says"), [(-0.2, -0.1, "lower at the rarest ratio than at the most balanced one, the direction of the fall Buda"),
+                                                   (0.1, 0.2, "higher at the rarest ratio than at the most balanced one, against the fall"),
+                                                   (-0.1, 0.1, "the interval holds no difference between the two ends, so this run neither confirms")])  # fmt: skip
 def test_a_trend_is_claimed_only_where_its_interval_excludes_zero(low: float, high: float, says: str):
     change = Comparison("baseline", 5, 5, (low + high) / 2, low, high, 0.04, 0.5, metric="ROC-AUC")
     text = trend_sentence(change, "Baseline ROC-AUC at 1 : 100 minus at 1 : 1")

@@ -23,8 +23,9 @@ def _plt() -> Any:
     return plt
 
 
-def plot_sample_grid(files_by_class: Mapping[str, Sequence[Path]], per_class: int = 6, seed: int = 0) -> Any:
-    """Show `per_class` randomly chosen images of each class, one row per class."""
+def plot_sample_grid(files_by_class: Mapping[str, Sequence[Path]], per_class: int = 6, seed: int = 0, image_size: int = 0) -> Any:
+    """Show `per_class` randomly chosen images of each class, one row per class; at `image_size` pixels (what the model
+    sees) when given."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -33,7 +34,8 @@ def plot_sample_grid(files_by_class: Mapping[str, Sequence[Path]], per_class: in
         picks = rng.choice(len(files), size=min(per_class, len(files)), replace=False)
         for ax, i in zip(row, picks):
             with Image.open(files[i]) as im:
-                ax.imshow(im.convert("RGB"))
+                rgb = im.convert("RGB")
+                ax.imshow(rgb.resize((image_size, image_size), Image.BOX) if image_size else rgb, interpolation="nearest")
             ax.set(xticks=[], yticks=[])
         row[0].set_ylabel(name)
     fig.tight_layout()
@@ -171,7 +173,7 @@ def plot_training_curves(records: Sequence[Record], title: str) -> Any:
 
 
 def plot_sweep(x: Sequence[float], ap: Mapping[str, Sequence[Sequence[float]]], gains: Mapping[str, Sequence[Comparison]],
-               xlabel: str, log_x: bool = False, chance: Sequence[float] | None = None) -> Any:  # fmt: skip
+               xlabel: str, log_x: bool = False, chance: Sequence[float] | None = None, tick: str = "{:,g}") -> Any:  # fmt: skip
     """Left: test AP of each model against x (mean, with every run as a dot). Right: each remedy's paired gain over the
     baseline against x, with its 95 % interval where there are enough runs."""
     plt = _plt()
@@ -195,6 +197,8 @@ def plot_sweep(x: Sequence[float], ap: Mapping[str, Sequence[Sequence[float]]], 
         ax.set_xlabel(xlabel)
         if log_x:
             ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(list(x), [tick.format(v) for v in x])  # as a reader says them: 1 : 10, not 10¹
         ax.legend(fontsize=7)
     ax_ap.set(ylabel="test AP", title="Average precision")
     ax_gain.set(ylabel="AP, remedy − baseline", title="Paired gain over the baseline (95 % interval before Holm's correction)")

@@ -184,7 +184,7 @@ class Comparison:
         return minimum_detectable(self.se, self.df, self.family) if self.judged else float("nan")
 
     def _numbers(self) -> str:
-        return (f"{self.remedy}: {signed(self.difference)} {self.metric} (95 % interval {signed(self.low)} to {signed(self.high)}, "
+        return (f"{self.remedy[:1].upper() + self.remedy[1:]}: {signed(self.difference)} {self.metric} (95 % interval {signed(self.low)} to {signed(self.high)}, "
                 f"before correction), higher in {self.wins} of {self.runs} paired runs")  # fmt: skip
 
     def _power(self) -> str:

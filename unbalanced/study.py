@@ -10,6 +10,7 @@ among them) are reused; each notebook writes a manifest, and the summary reads t
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -219,7 +220,11 @@ def points_table(points: Mapping[str, Sequence[Comparison]]) -> Any:
     import pandas as pd
 
     def cell(c: Comparison) -> str:  # a share's difference lies within ±1, whatever a t interval with few splits says
-        return f"{signed(c.difference)} ({signed(max(c.low, -1.0))} to {signed(min(c.high, 1.0))})" if c.judged and c.low == c.low else "n/a"
+        if not (c.judged and c.low == c.low):
+            return "n/a"
+        if c.low == c.high == c.difference == 0.0:
+            return "the same in every run"
+        return f"{signed(c.difference)} ({signed(max(c.low, -1.0))} to {signed(min(c.high, 1.0))})"
 
     names = [c.remedy for c in next(iter(points.values()))]
     return pd.DataFrame({metric: [cell(c) for c in comparisons] for metric, comparisons in points.items()}, index=pd.Index(names, name="remedy"))
@@ -260,17 +265,19 @@ def original_sentence(name: str) -> str:
     o = ORIGINAL_POST[name]
     found = f"found {100 * o['recall']:.0f} % of the test dogs" if o["recall"] else "found no test dog"
     precision = f" at a precision of {o['precision']:.3f}" if "precision" in o else ""
-    return f"The original post's {name} model, trained once for four epochs, {found}{precision} with an accuracy of {o['accuracy']:.3f} at 0.5."
+    return (f"The original post's {name} model, trained once for four epochs on 64-pixel photos, {found}{precision} with an "
+            f"accuracy of {o['accuracy']:.3f} at 0.5.")
 
 
-def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float, tuned: bool = True) -> list[str]:
+def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float, setting: str = "") -> list[str]:
     """A remedy notebook's closing, from its results: the ranking against plain training with its interval and
     detectable difference, what the remedy does at 0.5 and at the threshold chosen on validation, and accuracy's
     lesson. No sentence branches on a trained number."""
-    c = comparison
-    first = (f"Against plain training, {name}{' at its frozen setting' if tuned else ''} changes test AP by {signed(c.difference)} (95 % interval "
-             f"{signed(c.low)} to {signed(c.high)}, before the summary's correction); from its own spread this run would detect "
-             f"a true difference of about ±{c.detectable:.3f} with 80 % power, so differences smaller than that are not ruled out."
+    c, setting = comparison, f" at its frozen setting ({setting})" if setting else ""
+    first = (f"Does {name} help the model rank the dogs? This run's answer is an interval: {name}{setting} differs from plain "
+             f"training by a mean of {signed(c.difference)} test AP (95 % interval {signed(c.low)} to {signed(c.high)}, before the "
+             f"summary's correction across the remedies). From its own spread this run would detect a true difference of about "
+             f"±{c.detectable:.3f} with 80 % power, so smaller differences are not ruled out."
              if c.judged else f"This run has too few splits to compare {name} with plain training.")  # fmt: skip
     half, val = "0.5", "best F1 on validation"
     second = (f"At a threshold of 0.5 it finds {at_point(metrics, model, half, 'recall')} of the test dogs, where plain training "
@@ -288,7 +295,9 @@ def show_code(*functions: Callable[..., Any]) -> None:
     trains, not a copy beside it."""
     import inspect
 
-    say("```python\n" + "\n\n".join(inspect.getsource(f).rstrip() for f in functions) + "\n```")
+    source = "\n\n".join(inspect.getsource(f).rstrip() for f in functions)
+    source = re.sub(r"  # (?:noqa|fmt|type: ignore)[^\n]*", "", source)  # the linters' marks are not for readers
+    say("```python\n" + source + "\n```")
 
 
 def say(text: str) -> None:
@@ -401,10 +410,10 @@ def trend_sentence(change: Comparison, what: str) -> str:
     if not change.judged:
         return f"{numbers}: too few splits to tell a trend."
     if change.high < 0:
-        return f"{numbers}: it falls as the positives get rarer and fewer, as {BUDA} found."
+        return f"{numbers}: lower at the rarest ratio than at the most balanced one, the direction of the fall {BUDA} found."
     if change.low > 0:
-        return f"{numbers}: it rises as the positives get rarer and fewer, unlike what {BUDA} found."
-    return f"{numbers}: the interval holds no change, so this run neither confirms nor contradicts the fall {BUDA} found."
+        return f"{numbers}: higher at the rarest ratio than at the most balanced one, against the fall {BUDA} found."
+    return f"{numbers}: the interval holds no difference between the two ends, so this run neither confirms nor contradicts the fall {BUDA} found."
 
 
 def reliability_sentence(counts: Mapping[str, Mapping[str, int]], reported: str = "oversampling", unit: str = "value") -> str:

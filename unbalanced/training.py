@@ -73,7 +73,8 @@ def oversampling(share: float) -> Recipe:
 def undersampling(negatives_per_positive: float) -> Recipe:
     """Keep every positive and `negatives_per_positive` negatives for each."""
     _check(negatives_per_positive > 0, f"undersampling ratio {negatives_per_positive:g} must be above 0")
-    return Recipe("undersampling", f"{negatives_per_positive:g} negatives per positive", negatives_per_positive=float(negatives_per_positive))
+    per = f"{negatives_per_positive:g} negative{'' if negatives_per_positive == 1 else 's'} per positive"
+    return Recipe("undersampling", per, negatives_per_positive=float(negatives_per_positive))
 
 
 def augmented_oversampling(strength: float, share: float = 0.5) -> Recipe:
