@@ -68,7 +68,7 @@ def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
     assert len(result.ap["baseline"]) == 2 and len(result.gains["w = 3"]) == 2
     assert all(c.verdict != "pending" and not np.isnan(c.p_holm) for c in result.gains["w = 3"])  # corrected at each size
     sentence = result.sentences(lambda n: f"With {n}")[0]
-    assert sentence.startswith("With 14: w = 3: ") and f"Holm-adjusted p = {result.gains['w = 3'][0].p_holm:.3f}" in sentence
+    assert sentence.startswith("With 14: W = 3: ") and f"Holm-adjusted p = {result.gains['w = 3'][0].p_holm:.3f}" in sentence
     change = result.change("baseline", "ROC-AUC")  # 1 : 14 against 1 : 7 over the same test images, paired by run
     assert change.metric == "ROC-AUC" and change.runs == 3 and len(result.values("baseline", "ROC-AUC")) == 2
 
