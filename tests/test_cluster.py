@@ -91,11 +91,12 @@ def test_ctrl_c_stops_a_cluster_run_leaves_nothing_half_written_and_no_worker_be
 
     out, tag = tmp_path / "run", uuid.uuid4().hex
     args = [sys.executable, str(Path(run_series.__file__)), "--notebooks", "02", "--out", str(out), "--workers", "2", *SMALL,
-            "-p", "epochs=200", "-p", "patience=0"]  # fmt: skip
+            "-p", "epochs=2000", "-p", "patience=0"]  # fmt: skip
     proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=as_at_a_terminal,
                             env={**os.environ, "UNBALANCED_TEST_TAG": tag})  # fmt: skip
     deadline = time.monotonic() + 300
-    while not (out / ".02_class_weights.partial.ipynb").exists() or "trainings" not in (out / ".02_class_weights.partial.ipynb").read_text():
+    progress = out / ".progress.log"  # where the kernel reports each finished training, for the runner to relay
+    while not progress.exists() or "kept epoch" not in progress.read_text():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
         time.sleep(0.2)
     time.sleep(3)  # the workers are training now
@@ -103,7 +104,7 @@ def test_ctrl_c_stops_a_cluster_run_leaves_nothing_half_written_and_no_worker_be
     os.killpg(proc.pid, signal.SIGINT)
     output = proc.communicate(timeout=180)[0]
     assert proc.returncode == 130, output[-3000:]
-    assert not (out / "02_class_weights.ipynb").exists() and not list(out.glob(".*partial*"))
+    assert not (out / "02_class_weights.ipynb").exists() and not list(out.glob(".*partial*")) and not progress.exists()
     for record in out.glob("results/*.json"):
         json.loads(record.read_text())  # any record written is whole
     time.sleep(5)

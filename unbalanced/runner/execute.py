@@ -165,6 +165,10 @@ def run_series(
         try:
             outcome = _run_step(f"[{i}/{len(plan)}]", step, out, log_output, timeout, resume)
         except KeyboardInterrupt:
+            # execute() removed its hidden copy; a papermill thread still closing down can write it once more (seen in
+            # about one Ctrl-C test in eight), so it is removed again once that thread has had time to end.
+            time.sleep(0.5)
+            partial_copy(step.notebook if out is None else out / step.name).unlink(missing_ok=True)
             outcomes.append(Outcome(step.name, "interrupted", time.monotonic() - start, "stopped by the user; nothing written"))
             break
         outcomes.append(outcome)
