@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", type=float, nargs="*", default=[0.03, 0.05])
     p.add_argument("--family", type=int, default=6, help="comparisons in the Holm family (the remedies)")
     args = p.parse_args(argv)
-    print(f"| SD between splits | test-image SE | " + " | ".join(f"splits for {t:.2f} AP" for t in args.targets) + " |")
+    print("| SD between splits | test-image SE | " + " | ".join(f"splits for {t:.2f} AP" for t in args.targets) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in args.targets) + " |")
     for sd in args.sd:
         for image_se in args.image_se:

@@ -22,8 +22,8 @@ SANITIZE = PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
 
 
 def _sanitize(text: str) -> str:
-    for regex, replace in get_sanitize_patterns(SANITIZE.read_text()):
-        text = re.sub(regex, replace, text)
+    for regex, replacement in get_sanitize_patterns(SANITIZE.read_text()):
+        text = re.sub(regex, replacement, text)
     return text
 
 
