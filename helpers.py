@@ -4,9 +4,11 @@ Each name lives in the module named after its step (see unbalanced/__init__.py);
 open that module. Importing this file changes no setting: the notebooks' first cell starts TensorFlow explicitly.
 """
 
+from unbalanced.datasets import augmentation, mixed_stream, undersample
 from unbalanced.metrics import (
-    best_f1_threshold,
     OPERATING_POINTS,
+    at_point,
+    best_f1_threshold,
     chance_level,
     choose_setting,
     format_mean_sd,
@@ -15,6 +17,7 @@ from unbalanced.metrics import (
     record_metrics,
     summary_table,
 )
+from unbalanced.model import build_cnn, initial_bias
 from unbalanced.plots import (
     plot_ap,
     plot_augmented,
@@ -29,22 +32,26 @@ from unbalanced.plots import (
     plot_training_curves,
     typical_run,
 )
-from unbalanced.datasets import augmentation, mixed_stream, undersample
-from unbalanced.model import build_cnn, initial_bias
 from unbalanced.runtime import collect_parameters, start_tensorflow
 from unbalanced.splits import ratio_sizes, same_ratio_sizes
-from unbalanced.stats import REMEDY_FAMILY, compare, comparison_table, holm, paired_differences, signed
+from unbalanced.stats import (
+    REMEDY_FAMILY,
+    compare,
+    comparison_table,
+    holm,
+    paired_differences,
+    signed,
+)
 from unbalanced.study import (
     Study,
     best_on_validation,
     compare_all,
     compare_points,
+    lessons,
+    original_sentence,
     points_table,
     read_run,
     reliability_sentence,
-    at_point,
-    lessons,
-    original_sentence,
     say,
     show_code,
     sweep,
@@ -52,8 +59,6 @@ from unbalanced.study import (
     trend_sentence,
 )
 from unbalanced.training import (
-    recipe_loss,
-    training_stream,
     augmented_oversampling,
     balanced_control,
     balancing,
@@ -63,7 +68,9 @@ from unbalanced.training import (
     initial_output_bias,
     more_positives,
     oversampling,
+    recipe_loss,
     sized,
+    training_stream,
     undersampling,
 )
 

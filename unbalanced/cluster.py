@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .datasets import StudyData
-from .splits import SplitCounts
 from .runtime import progress
+from .splits import SplitCounts
 from .tasks import Protocol, Record, Task, run_task, worker_data
 
 _WORKER_DATA: dict[tuple[Any, ...], StudyData] = {}  # per worker process: the study's images, loaded once

@@ -206,6 +206,12 @@ def summary_table(metrics: Any, points: Sequence[str] = MAIN_POINTS, columns: Se
     return table.reindex(models)
 
 
+def at_point(metrics: Any, model: str, point: str, column: str) -> str:
+    """'mean ± sd' over runs of one model's column at one operating point of a record_metrics table."""
+    rows = metrics[(metrics["model"] == model) & (metrics["operating point"] == point)]
+    return format_mean_sd(rows[column])
+
+
 def long_table(metrics: Any) -> Any:
     """Every model at every operating point, one row each: threshold, precision, recall and F1, 'mean ± sd' over runs."""
     import pandas as pd

@@ -28,7 +28,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .metrics import ap_rows, at_threshold_rows, auc_rows, best_f1_threshold, deployment_weights
+from .metrics import (
+    ap_rows,
+    at_threshold_rows,
+    auc_rows,
+    best_f1_threshold,
+    deployment_weights,
+)
 from .tasks import Record
 
 MIN_SPLITS = 3  # fewer independent splits cannot separate a remedy from split-to-split and training noise

@@ -21,10 +21,28 @@ from .cluster import DataSpec, executor_for
 from .datasets import StudyData, load_study_data
 from .files import describe_data_root, resolve_data_root
 from .locks import owned
-from .results import check_one_protocol, groups_by_role, load_group, load_manifests, save_manifest
+from .metrics import at_point
+from .results import (
+    check_one_protocol,
+    groups_by_role,
+    load_group,
+    load_manifests,
+    save_manifest,
+)
 from .runtime import progress, start_tensorflow
 from .splits import UNBALANCED, SplitCounts, split_table
-from .stats import BETTER, IDENTICAL, WORSE, Comparison, compare, contrast, holm, score_of, signed, slope_weights
+from .stats import (
+    BETTER,
+    IDENTICAL,
+    WORSE,
+    Comparison,
+    compare,
+    contrast,
+    holm,
+    score_of,
+    signed,
+    slope_weights,
+)
 from .storage import PROJECT_ROOT, DataError, resolve_path
 from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, run_tasks
 from .training import Recipe
@@ -249,14 +267,6 @@ ORIGINAL_POST = {  # the original post's test results at 0.5 (one run, four epoc
     "class weights": {"accuracy": 0.909, "recall": 0.0},
     "oversampling": {"accuracy": 0.880, "precision": 0.224, "recall": 0.130},
 }
-
-
-def at_point(metrics: Any, model: str, point: str, column: str) -> str:
-    """'mean ± sd' over runs of one model's column at one operating point of a record_metrics table."""
-    from .metrics import format_mean_sd
-
-    rows = metrics[(metrics["model"] == model) & (metrics["operating point"] == point)]
-    return format_mean_sd(rows[column])
 
 
 def original_sentence(name: str) -> str:
