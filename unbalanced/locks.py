@@ -84,6 +84,11 @@ def acquire(folder: Path, what: str, wait_s: float = 0.0, say: Callable[[str], N
             if time.monotonic() >= deadline:
                 handle.close()
                 owner = _read_owner(path)
+                for _ in range(20):  # the holder writes its name just after taking the lock: give it a second to
+                    if owner:
+                        break
+                    time.sleep(0.05)
+                    owner = _read_owner(path)
                 who = owner.describe() if owner else "another process that is still starting"
                 raise FolderInUse(f"{what} {folder} is in use by {who}. Wait for it to finish, or choose another folder.") from None
             time.sleep(0.2)
