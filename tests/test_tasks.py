@@ -68,3 +68,25 @@ def test_a_record_is_only_read_back_under_its_own_key(tmp_path: Path):
     path.write_text(json.dumps(record.to_json(), default=lambda a: a.tolist()))
     assert read_record(path, record.key) is not None and read_record(path, record.key[:10]) is not None
     assert read_record(path, Task(baseline(), 0, 2).key(PROTOCOL)) is None
+
+
+def test_the_data_root_a_record_names_is_relative_inside_the_project_and_absolute_outside(tmp_path: Path):
+    from unbalanced.storage import PROJECT_ROOT
+    from unbalanced.tasks import portable_root
+
+    assert portable_root(PROJECT_ROOT / "data" / "cats-vs-dogs-64px") == "data/cats-vs-dogs-64px"  # a clone elsewhere keys alike
+    assert portable_root(tmp_path) == str(tmp_path.resolve())
+
+
+def test_a_record_names_the_code_and_the_processor_that_trained_it():
+    from unbalanced.tasks import processor_kind, provenance
+
+    assert processor_kind("flags\t: fpu sse avx2 avx512f amx_tile\n") == "AVX-512 + AMX"
+    assert processor_kind("flags\t: fpu sse avx2 avx512f\n") == "AVX-512"
+    assert processor_kind("flags\t: fpu sse avx2\n") == "AVX2"
+    assert processor_kind("flags\t: fpu avx512_bf16\n") not in ("AVX-512", "AVX2")  # a flag's prefix is not the flag
+    made = provenance()
+    assert set(made) == {"commit", "processor", "processor_kind", "platform"} and made["commit"]
+    record = fake_record(baseline(), 0, 42, (np.array([0, 1]), np.array([0.2, 0.8])), (np.array([0, 1]), np.array([0.3, 0.6])))
+    record.trained_on = made
+    assert Record.from_json(json.loads(json.dumps(record.to_json(), default=lambda a: a.tolist()))).trained_on == made

@@ -185,11 +185,13 @@ class RunResults:
         """The one protocol every record was made under."""
         return self.baseline[0].protocol
 
-    def study(self, workers: int = 0, scheduler: str = "") -> Study:
+    def study(self, workers: int = 0, scheduler: str = "", splits: int = 0) -> Study:
         """The study these results came from (its data checked again, or read from the image cache), to train more,
-        in this kernel or on the cluster named."""
+        in this kernel or on the cluster named; on the first `splits` confirmation splits only when given."""
         parameters = next(iter(self.manifests.values()))["parameters"]
-        return Study.from_parameters({**parameters, "output_dir": str(self.output_dir), "workers": workers, "scheduler": scheduler})
+        split_seeds = parameters["split_seeds"][: splits or len(parameters["split_seeds"])]
+        return Study.from_parameters({**parameters, "output_dir": str(self.output_dir), "workers": workers, "scheduler": scheduler,
+                                      "split_seeds": split_seeds})  # fmt: skip
 
 
 def read_run(output_dir: str | Path, experiments: Sequence[str] = ()) -> RunResults:

@@ -3,11 +3,14 @@ record in the run folder, written whole. A task whose record exists is not train
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import platform
 import re
+import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -16,7 +19,7 @@ import numpy as np
 from .datasets import StudyData, load_study_data
 from .files import relative_names
 from .splits import TRAINING_SETS, SplitCounts, SplitPlan
-from .storage import DataError, write_json_atomic
+from .storage import PROJECT_ROOT, DataError, write_json_atomic
 from .training import Recipe, Trained, default_steps_per_epoch, train_recipe
 
 PROTOCOL_VERSION = 3  # change it whenever training or scoring changes what a record holds
@@ -27,7 +30,7 @@ RESULTS_DIRNAME = "results"
 class Protocol:
     """Everything a training depends on besides its recipe, split seed and seed: the same for every compared record."""
 
-    data_root: str  # resolved folder
+    data_root: str  # the folder, relative to the project when inside it, so a clone elsewhere keys records alike
     data_fingerprint: str  # hash of the usable files' class and path: which images the check kept
     positive_class: str
     image_size: int
@@ -60,6 +63,15 @@ def data_fingerprint(data: StudyData) -> str:
     return hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def portable_root(root: Path) -> str:
+    """A data root as records name it: relative to the project when inside it (the bundled photos), else absolute."""
+    root = Path(root).resolve()
+    try:
+        return root.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(root)
+
+
 def make_protocol(data: StudyData, image_size: int, batch_size: int, epochs: int, patience: int, steps_per_epoch: int,
                   onednn: bool, threads: int) -> Protocol:  # fmt: skip
     """The protocol of a study on this data; steps_per_epoch 0 means one pass over the unbalanced training set."""
@@ -67,7 +79,7 @@ def make_protocol(data: StudyData, image_size: int, batch_size: int, epochs: int
 
     c = data.counts
     steps = steps_per_epoch or default_steps_per_epoch(c.negatives[0], c.positives[0], batch_size)
-    return Protocol(str(data.root), data_fingerprint(data), data.positive, image_size, c.negatives, c.positives,
+    return Protocol(portable_root(data.root), data_fingerprint(data), data.positive, image_size, c.negatives, c.positives,
                     c.more_positives, batch_size, epochs, patience, steps, onednn, threads, tf.__version__)  # fmt: skip
 
 
@@ -103,6 +115,7 @@ class Record:
     val_labels: np.ndarray
     test_labels: np.ndarray
     test_fingerprint: str
+    trained_on: dict[str, str] = field(default_factory=dict)  # the code version and machine (`provenance`); not in the key
 
     @property
     def label(self) -> str:
@@ -122,7 +135,8 @@ class Record:
                 "protocol": asdict(self.protocol), "best_epoch": t.best_epoch, "epochs_run": t.epochs_run,
                 "steps_per_epoch": t.steps_per_epoch, "updates": t.updates, "effective_prior": t.effective_prior,
                 "history": t.history, "val_labels": self.val_labels, "test_labels": self.test_labels,
-                "test_fingerprint": self.test_fingerprint, "val_scores": t.val_scores, "test_scores": t.test_scores}  # fmt: skip
+                "test_fingerprint": self.test_fingerprint, "val_scores": t.val_scores, "test_scores": t.test_scores,
+                "trained_on": self.trained_on}  # fmt: skip
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Record:
@@ -134,7 +148,38 @@ class Record:
         trained = Trained(d["best_epoch"], d["epochs_run"], d["steps_per_epoch"], d["effective_prior"], d["history"],
                           np.asarray(d["val_scores"], float), np.asarray(d["test_scores"], float))  # fmt: skip
         return cls(d["key"], recipe, d["split_seed"], d["seed"], protocol, trained, np.asarray(d["val_labels"], int),
-                   np.asarray(d["test_labels"], int), d["test_fingerprint"])  # fmt: skip
+                   np.asarray(d["test_labels"], int), d["test_fingerprint"], d.get("trained_on", {}))  # fmt: skip
+
+
+def processor_kind(cpuinfo: str) -> str:
+    """The widest vector instructions a processor offers, from /proc/cpuinfo's flags: TensorFlow's CPU numbers differ
+    between these kinds, so every record says which trained it."""
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    for flag, kind in (("amx_tile", "AVX-512 + AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
+        if flag in flags:
+            return kind
+    return platform.machine() or "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def provenance() -> dict[str, str]:
+    """Which code and machine trained a record: the git commit ("+changes" when tracked files differ from it), the
+    processor's model and kind, and the Python platform. Read once per process."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+changes"
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        cpuinfo = ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), platform.processor())
+    return {"commit": commit, "processor": model or "unknown", "processor_kind": processor_kind(cpuinfo), "platform": platform.platform()}
 
 
 def files_fingerprint(files: Sequence[str]) -> str:
@@ -177,7 +222,7 @@ def run_task(task: Task, protocol: Protocol, data: StudyData) -> Record:
                            data.images(plan.test), protocol.batch_size, protocol.epochs, protocol.patience,
                            protocol.steps_per_epoch)  # fmt: skip
     return Record(task.key(protocol), task.recipe, task.split_seed, task.seed, protocol, trained, plan.val.labels,
-                  plan.test.labels, files_fingerprint(plan.test.files))  # fmt: skip
+                  plan.test.labels, files_fingerprint(plan.test.files), provenance())  # fmt: skip
 
 
 def progress_line(counter: str, task: Task, record: Record) -> str:
