@@ -1,6 +1,8 @@
 # make run    : install into .venv, then execute the notebook series on the bundled photos (runs/photos)
 # make test   : unit tests, end-to-end runs, and nbval re-executing the stored notebooks
-# make study  : the full protocol (study.yaml) on a Dask LocalCluster sized to this machine (runs/study)
+# make study  : the full protocol (study.yaml) on a Dask LocalCluster sized to this machine (runs/study); it starts
+#               from the records stored in records/study, so a fresh clone trains only what they lack
+# make store  : pack the finished study into records/study and re-execute notebooks/ from those records
 # make run ARGS="--data-root ~/data/dogs-vs-cats --out runs/kaggle -p epochs=10"
 
 PYTHON  ?= python3
@@ -11,7 +13,7 @@ RUN     ?= runs/study
 BLOG    ?= blog
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test study notebooks lab publish benchmark clean clean-cache
+.PHONY: install run test study pack store lab publish benchmark clean clean-cache
 
 install: $(VENV)/.installed
 
@@ -28,11 +30,17 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
-study: install  ## the full protocol; --resume continues a study that was stopped
-	$(BIN)/python run_series.py --config study.yaml --out runs/study --workers $(WORKERS) --resume $(ARGS)
+STORE   := records/study
 
-notebooks: install  ## re-execute notebooks/ in place with their default parameters
-	$(BIN)/python run_series.py --store
+study: install  ## the full protocol; --resume continues a study that was stopped, --reuse-records one stored part-way
+	$(BIN)/python run_series.py --config study.yaml --out runs/study --workers $(WORKERS) --resume \
+	  $(if $(wildcard $(STORE)/index.json),--reuse-records $(STORE)) $(ARGS)
+
+pack: install  ## the study's records so far into records/study (commit them: a fresh clone then resumes from them)
+	$(BIN)/python run_series.py --pack runs/study
+
+store: install  ## the finished study's records into records/study, and notebooks/ re-executed from them
+	$(BIN)/python run_series.py --store runs/study
 
 publish: install  ## make publish RUN=runs/study BLOG=~/my-blog
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)

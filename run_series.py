@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 PATH_PARAMETERS = ("data_root", "output_dir")
-STORE_RESULTS = "runs/notebooks"  # the notebooks' default output_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,9 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip notebooks already complete in --out with the same parameters")
     p.add_argument("--workers", type=int, default=0, help="train on a Dask LocalCluster of this many worker processes (1 thread each)")
     p.add_argument("--scheduler", default="", help="train on the Dask cluster whose scheduler is at this address (tcp://host:8786)")
-    p.add_argument(
-        "--store", action="store_true", help="execute the notebooks in place with their default parameters (maintainers)"
-    )
+    p.add_argument("--reuse-records", metavar="STORE", help="first copy into the run folder every record of this store "
+                   "(records/study) that it lacks: a study resumed on a fresh clone trains only the rest")  # fmt: skip
+    p.add_argument("--pack", metavar="RUN", help="pack RUN's records into records/study, finished or not, and exit (maintainers)")
+    p.add_argument("--store", metavar="RUN", help="pack the finished run RUN into records/study and re-execute notebooks/ in "
+                   "place from those records, nothing trained (maintainers)")  # fmt: skip
     return p
 
 
@@ -63,20 +64,14 @@ def gather_parameters(args: argparse.Namespace) -> tuple[dict[str, Any], dict[st
 def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     """Check everything that can be checked before a notebook starts; return the plan and the run folder."""
     from unbalanced.runner.params import ConfigError, check_known, notebook_defaults, notebook_parameters, preflight_data
-    from unbalanced.results import MANIFESTS_DIRNAME
-    from unbalanced.runner.plan import Planned, plan_runs, select_notebooks
-    from unbalanced.storage import PROJECT_ROOT
+    from unbalanced.runner.plan import plan_runs, select_notebooks
 
     notebooks = select_notebooks(args.notebooks)
     given, overrides = gather_parameters(args)
     if args.store:
-        if given or overrides or args.workers or args.scheduler:
-            raise ConfigError("--store executes the notebooks with their defaults, in their own kernels; give no parameters with it")
-        # The stored summary must read what these executions write: their manifests replace the old ones. Records are
-        # kept: each is keyed by everything that made it, so one read back is the one the training would write again.
-        for nb in notebooks:
-            (PROJECT_ROOT / STORE_RESULTS / MANIFESTS_DIRNAME / f"{nb.stem}.json").unlink(missing_ok=True)
-        return [Planned(nb, nb.name, {}) for nb in notebooks], None
+        if given or overrides or args.workers or args.scheduler or args.reuse_records:
+            raise ConfigError("--store executes the notebooks with the stored run's own parameters; give no parameters with it")
+        return store_plan(Path(args.store).expanduser().resolve(), notebooks), None
     default_out = f"runs/{Path(given['data_root']).name}" if given.get("data_root") else "runs/photos"
     out = Path(args.out or default_out).expanduser().resolve()
     given["output_dir"] = str(out)
@@ -87,7 +82,44 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
     preflight_data({k: v for k, v in given.items() if k not in unswept}, notebook_defaults(notebooks))  # sweeps this run makes
     plan = plan_runs(notebooks, given, overrides)
     out.mkdir(parents=True, exist_ok=True)
+    if args.reuse_records:
+        from unbalanced.store import seed_run
+
+        print(f"{seed_run(Path(args.reuse_records).expanduser().resolve(), out)} stored record(s) copied into {out}", flush=True)
     return plan, out
+
+
+def store_plan(run: Path, notebooks: Sequence[Path]) -> list[Any]:
+    """Pack a finished run into records/study, unpack it into the stored run folder, and plan every notebook's execution
+    in place with the parameters its copy in the run had: the stored run folder instead of the run's, nothing trained."""
+    from unbalanced.runner.execute import already_complete
+    from unbalanced.runner.params import ConfigError
+    from unbalanced.runner.plan import Planned
+    from unbalanced.store import STORED_RUN, STUDY_STORE, pack, unpack
+
+    parameters = {}
+    for nb in notebooks:
+        executed = run / nb.name
+        found = executed_parameters(executed)
+        if found is None or not already_complete(executed, found):
+            raise ConfigError(f"{executed} is not a completed execution: finish the run (make study) before storing it")
+        parameters[nb] = {**found, "output_dir": STORED_RUN, **{k: v for k, v in (("workers", 0), ("scheduler", "")) if k in found}}
+    packed = pack(run, STUDY_STORE)
+    print(f"packed {packed.records} records into {STUDY_STORE} ({packed.megabytes:.1f} MB)", flush=True)
+    for line in packed.left_out:
+        print(f"  left out: {line}", flush=True)
+    unpack(STUDY_STORE, Path(STORED_RUN))
+    return [Planned(nb, nb.name, parameters[nb]) for nb in notebooks]
+
+
+def executed_parameters(notebook: Path) -> dict[str, Any] | None:
+    """The parameters papermill gave an executed notebook, or None where it is missing or unreadable."""
+    import json
+
+    try:
+        return json.loads(notebook.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 FOLDER_IN_USE = 75  # exit status when another run owns the run folder (EX_TEMPFAIL: try again later)
@@ -129,13 +161,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unbalanced.runner.params import ConfigError
         from unbalanced.storage import PROJECT_ROOT
 
+        from unbalanced.storage import DataError
+
         try:
+            if args.pack:
+                return pack_only(Path(args.pack).expanduser().resolve())
             plan, out = prepare(args)
-        except ConfigError as exc:
+        except (ConfigError, DataError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            folder = out or PROJECT_ROOT / STORE_RESULTS
+            folder = out or PROJECT_ROOT / STORED_RUN
             with run_folder_owned(folder), progress_relayed(folder), kernel_session(), cluster_for(args, plan):
                 outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume)
         except FolderInUse as exc:
@@ -147,10 +183,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary(outcomes))
     if out is not None:
         print(f"run folder: {out}")
+    elif all(o.status == "passed" for o in outcomes) and len(outcomes) == len(plan):
+        mark_stored(plan)
     if any(o.status == "interrupted" for o in outcomes):
         return 130
     failed = [o for o in outcomes if o.status not in ("passed", "skipped")]
     return 1 if failed or len(outcomes) < len(plan) else 0
+
+
+def pack_only(run: Path) -> int:
+    """--pack: a study's records so far into records/study, so that a fresh clone resumes it (--reuse-records)."""
+    from unbalanced.store import STUDY_STORE, pack
+
+    packed = pack(run, STUDY_STORE, partial=True)
+    print(f"packed {packed.records} records of {run} into {STUDY_STORE} ({packed.megabytes:.1f} MB)")
+    for line in packed.left_out:
+        print(f"  left out: {line}")
+    return 0
+
+
+def mark_stored(plan: Sequence[Any]) -> None:
+    """Name in each stored notebook's metadata the records it was executed from (their index's SHA-256), which the
+    tests check against records/study."""
+    import nbformat
+
+    from unbalanced.store import STUDY_STORE, index_digest
+
+    digest = index_digest(STUDY_STORE)
+    for step in plan:
+        nb = nbformat.read(step.notebook, as_version=4)
+        nb.metadata["stored_records"] = {"store": "records/study", "index_sha256": digest}
+        nbformat.write(nb, step.notebook)
 
 
 if __name__ == "__main__":

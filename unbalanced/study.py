@@ -44,7 +44,8 @@ from .stats import (
     slope_weights,
 )
 from .storage import PROJECT_ROOT, DataError, resolve_path
-from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, run_tasks
+from .store import ensure_unpacked, refuse_training, unpacked_from
+from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, read_record, record_path, run_tasks
 from .training import Recipe
 
 RUN_LOCK_ENV = "UNBALANCED_RUN_FOLDER_OWNED"  # set by the runner to the run folder it owns for its notebooks
@@ -111,7 +112,9 @@ class Study:
         data = load_study_data(root, p["positive_class"], p["classes"] or None, p["image_size"], counts, p["split_seeds"])
         protocol = make_protocol(data, p["image_size"], p["batch_size"], p["epochs"], p["patience"], p["steps_per_epoch"],
                                  p.get("onednn", True), p.get("threads", 0))  # fmt: skip
-        return cls(p, data, protocol, output_dir_of(p["output_dir"]))
+        output_dir = output_dir_of(p["output_dir"])
+        ensure_unpacked(output_dir)
+        return cls(p, data, protocol, output_dir)
 
     def executor(self) -> Any:
         """Where the trainings run: None for this kernel, else the Dask cluster the parameters name."""
@@ -153,7 +156,11 @@ class Study:
 
         The run folder is owned while this trains, unless the runner that started this notebook owns it already.
         """
-        executor, tasks = self.executor(), self.tasks(recipes, split_seeds)
+        tasks = self.tasks(recipes, split_seeds)
+        if unpacked_from(self.output_dir):
+            keys = {t: t.key(self.protocol) for t in tasks}
+            refuse_training(self.output_dir, [t.describe() for t in tasks if read_record(record_path(self.results_dir, t, keys[t]), keys[t]) is None])
+        executor = self.executor()
         if os.environ.get(RUN_LOCK_ENV) == str(self.output_dir):
             return run_tasks(tasks, self.protocol, self.data, self.results_dir, executor, progress)
         with owned(self.output_dir, "run folder"):
@@ -198,6 +205,7 @@ def read_run(output_dir: str | Path, experiments: Sequence[str] = ()) -> RunResu
     """Read a run folder's manifests and records (only `experiments`' when given, by name prefix such as "01");
     refuse a folder whose experiments used different protocols."""
     folder = output_dir_of(str(output_dir))
+    ensure_unpacked(folder)
     manifests = load_manifests(folder)
     if experiments:
         manifests = {name: m for name, m in manifests.items() if name.startswith(tuple(experiments))}
@@ -486,6 +494,7 @@ RATIO_GROUP = " at 1 : "  # how notebook 08 names its groups: "<remedy> at 1 : <
 def read_ratio_sweep(output_dir: str | Path, experiment: str = "08") -> Sweep:
     """The ratio sweep of a run folder, analysed again from its records (nothing is trained): for comparing runs."""
     folder = output_dir_of(str(output_dir))
+    ensure_unpacked(folder)
     manifests = {n: m for n, m in load_manifests(folder).items() if n.startswith(experiment)}
     if len(manifests) != 1:
         raise DataError(f"{folder} holds {len(manifests)} experiments named {experiment}*; expected the ratio sweep's one")

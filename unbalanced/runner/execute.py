@@ -186,7 +186,7 @@ def _run_step(counter: str, step: Planned, out: Path | None, log_output: bool, t
     print(f"{counter} {step.name} -> {target}", flush=True)
     start = time.monotonic()
     try:
-        execute(step.notebook, target, None if out is None else step.parameters, log_output, timeout)
+        execute(step.notebook, target, step.parameters or None, log_output, timeout)
     except Exception as exc:  # noqa: BLE001 - every failure is reported by name and the run exits non-zero
         kept = failed_copy(target)
         outcome = Outcome(step.name, "failed", time.monotonic() - start, describe_failure(exc), kept)

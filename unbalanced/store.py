@@ -1,0 +1,287 @@
+"""The stored study: a finished run's records packed into the repository (records/<name>/), and unpacked into a run
+folder that the stored notebooks read. Nothing is trained in an unpacked folder: a record it lacks is an error.
+
+A store holds, per recipe (the part of a record's file name before "_split"), one gzip-compressed JSON file: every
+record's fields but its scores and labels, the labels once, and the validation and test scores of all its records
+as one float32 matrix each (float64 where float32 would round them), byte-shuffled and base64-encoded. The
+experiment manifests are copied as they are, and index.json lists every file with its SHA-256. Unpacking writes each
+record's JSON byte for byte as its training wrote it (tests/test_store.py checks), so every AP is recomputed from
+exactly the scores the models produced. docs/records.md describes the format.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .results import MANIFESTS_DIRNAME
+from .storage import PROJECT_ROOT, DataError, json_safe, resolve_path, write_atomic, write_json_atomic
+from .tasks import RESULTS_DIRNAME, Record, read_record
+
+FORMAT_VERSION = 1
+STORE_ROOT = PROJECT_ROOT / "records"
+STUDY_STORE = STORE_ROOT / "study"  # the study the stored notebooks show
+STORED_RUN = "runs/stored"  # where the stored notebooks read it, relative to the project (unpacked on first use)
+INDEX = "index.json"
+MARK = "unpacked-from.json"  # in an unpacked run folder: the store and index digest it came from
+SCORE_FIELDS = ("val_scores", "test_scores")
+LABEL_FIELDS = ("val_labels", "test_labels")
+
+
+def group_of(record_file: str) -> str:
+    """The store file a record belongs to: its file name's recipe part (baseline, class-weight-10, baseline_2000to200)."""
+    return record_file.rsplit("_split", 1)[0]
+
+
+def _encode(matrix: np.ndarray) -> tuple[str, str]:
+    """A score matrix as (dtype, base64 text): float32 where that keeps every value exactly, else float64; bytes
+    shuffled (every value's first byte, then every second byte, ...) because deflate then finds the shared exponent
+    bytes of probabilities; scores alone barely compress."""
+    exact = np.array_equal(matrix.astype("<f4").astype(np.float64), matrix)
+    dtype = "<f4" if exact else "<f8"
+    raw = np.ascontiguousarray(matrix, dtype=dtype)
+    shuffled = raw.view(np.uint8).reshape(-1, raw.itemsize).T.tobytes()
+    return dtype, base64.b64encode(shuffled).decode("ascii")
+
+
+def _decode(dtype: str, text: str, shape: tuple[int, int]) -> np.ndarray:
+    """The score matrix `_encode` wrote, as float64."""
+    itemsize = np.dtype(dtype).itemsize
+    shuffled = np.frombuffer(base64.b64decode(text), np.uint8).reshape(itemsize, -1)
+    return np.ascontiguousarray(shuffled.T).view(dtype).reshape(shape).astype(np.float64)
+
+
+def _gzip(payload: Mapping[str, Any]) -> bytes:
+    """Compact JSON, gzip-compressed with no time stamp or name, so packing the same records gives the same bytes."""
+    text = json.dumps(json_safe(payload), sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(text, compresslevel=9, mtime=0)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_group(records: Sequence[dict[str, Any]]) -> bytes:
+    """One store file: the records (as written by Record.to_json) of one recipe, scores as matrices."""
+    labels: list[dict[str, list[int]]] = []
+    metas = []
+    for d in records:
+        own = {name: [int(v) for v in d[name]] for name in LABEL_FIELDS}
+        if own not in labels:
+            labels.append(own)
+        metas.append({**{k: v for k, v in d.items() if k not in SCORE_FIELDS + LABEL_FIELDS}, "labels": labels.index(own)})
+    scores = {}
+    for name in SCORE_FIELDS:
+        lengths = {len(d[name]) for d in records}
+        if len(lengths) != 1:
+            raise DataError(f"the records of {records[0]['recipe']} hold {name} of different lengths {sorted(lengths)}: "
+                            "they were not scored on one held-out block")  # fmt: skip
+        matrix = np.array([d[name] for d in records], dtype=np.float64)
+        dtype, text = _encode(matrix)
+        scores[name] = {"dtype": dtype, "shape": list(matrix.shape), "data": text}
+    return _gzip({"format": FORMAT_VERSION, "labels": labels, "records": metas, "scores": scores})
+
+
+def decode_group(data: bytes, name: str = "") -> list[dict[str, Any]]:
+    """The records of one store file, each as Record.to_json gives it."""
+    payload = json.loads(gzip.decompress(data))
+    if payload.get("format") != FORMAT_VERSION:
+        raise DataError(f"store file {name} has format {payload.get('format')!r}; this code reads format {FORMAT_VERSION}: "
+                        "check out the code that packed it, or pack the run again")  # fmt: skip
+    matrices = {k: _decode(v["dtype"], v["data"], tuple(v["shape"])) for k, v in payload["scores"].items()}
+    out = []
+    for i, meta in enumerate(payload["records"]):
+        d = {k: v for k, v in meta.items() if k != "labels"}
+        d.update(payload["labels"][meta["labels"]])
+        d.update({k: matrices[k][i] for k in SCORE_FIELDS})
+        out.append(d)
+    return out
+
+
+@dataclass
+class Packed:
+    """What pack wrote: the store folder, its records and files, and the records it left out (with why)."""
+
+    store: Path
+    records: int
+    files: dict[str, str]  # name -> SHA-256
+    left_out: list[str]
+
+    @property
+    def megabytes(self) -> float:
+        """The store's size on disk."""
+        return sum((self.store / name).stat().st_size for name in self.files) / 1e6
+
+
+def _whole_records(run_folder: Path) -> Iterable[tuple[Path, dict[str, Any] | None]]:
+    for path in sorted((run_folder / RESULTS_DIRNAME).glob("*.json")):
+        key = path.stem.rsplit("_", 1)[-1]
+        record = read_record(path, key)
+        yield path, (json.loads(path.read_text(encoding="utf-8")) if record is not None else None)
+
+
+def pack(run_folder: Path, store: Path = STUDY_STORE, partial: bool = False) -> Packed:
+    """Pack a run folder's whole records and its manifests into `store`, replacing what it held.
+
+    Records made under another protocol than the manifests' (a stale or foreign file) and damaged files are left
+    out and listed. A run with no manifest yet can be packed only as `partial` (a study still training, packed so
+    that a fresh clone resumes it), and then its records must share one protocol.
+    """
+    run_folder = resolve_path(run_folder)
+    manifests = sorted((run_folder / MANIFESTS_DIRNAME).glob("*.json"))
+    if not manifests and not partial:
+        raise DataError(f"{run_folder} holds no experiment manifests: finish (or resume) the run before storing it")
+    found = [json.loads(p.read_text(encoding="utf-8"))["protocol"] for p in manifests] or [
+        d["protocol"] for _, d in _whole_records(run_folder) if d is not None]  # fmt: skip
+    protocols = {json.dumps(p, sort_keys=True) for p in found}
+    if not protocols:
+        raise DataError(f"{run_folder} holds no records: give the run folder a study trains into (make study: runs/study)")
+    if len(protocols) != 1:
+        raise DataError(f"the {'manifests' if manifests else 'records'} of {run_folder} were made under {len(protocols)} protocols: "
+                        "store one run at a time")  # fmt: skip
+    protocol = json.loads(protocols.pop())
+    groups: dict[str, list[dict[str, Any]]] = {}
+    left_out = []
+    for path, d in _whole_records(run_folder):
+        if d is None:
+            left_out.append(f"{path.name}: damaged or not a record")
+        elif d["protocol"] != protocol:
+            left_out.append(f"{path.name}: made under another protocol than the run's manifests")
+        else:
+            groups.setdefault(group_of(path.name), []).append(d)
+    files: dict[str, bytes] = {f"{name}.json.gz": encode_group(records) for name, records in sorted(groups.items())}
+    files |= {f"{MANIFESTS_DIRNAME}/{p.name}": p.read_bytes() for p in manifests}
+    for name, data in files.items():  # checked before anything is replaced: the store must give back every byte
+        if name.endswith(".json.gz") and [json.dumps(json_safe(d), indent=1, sort_keys=True) for d in decode_group(data, name)] != [
+                json.dumps(json_safe(d), indent=1, sort_keys=True) for d in groups[name.removesuffix(".json.gz")]]:  # fmt: skip
+            raise DataError(f"store file {name} does not decode to its records; nothing was written")
+    if store.exists():
+        shutil.rmtree(store)
+    for name, data in files.items():
+        write_atomic(store / name, data)
+    digests = {name: _sha256(data) for name, data in sorted(files.items())}
+    machines = sorted({json.dumps(d.get("trained_on", {}), sort_keys=True) for records in groups.values() for d in records})
+    index = {"format": FORMAT_VERSION, "records": sum(map(len, groups.values())), "protocol": protocol, "complete": not partial,
+             "trained_on": [json.loads(m) for m in machines], "files": digests}  # fmt: skip
+    write_json_atomic(store / INDEX, index)
+    return Packed(store, index["records"], digests, left_out)
+
+
+def read_index(store: Path = STUDY_STORE) -> dict[str, Any]:
+    """A store's index; a missing one is an error saying how a store is made."""
+    path = store / INDEX
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {store} is not a stored run (python run_series.py --store <run folder> makes one)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def index_digest(store: Path = STUDY_STORE) -> str:
+    """The SHA-256 of a store's index, which names every file's digest: it identifies the whole store."""
+    return _sha256((store / INDEX).read_bytes())
+
+
+def check_store(store: Path = STUDY_STORE) -> None:
+    """Refuse a store with a missing, extra or altered file, naming it."""
+    index = read_index(store)
+    present = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()} - {INDEX}
+    for name, digest in index["files"].items():
+        path = store / name
+        if not path.is_file():
+            raise DataError(f"{path} is missing from the stored records: restore it with `git checkout -- {store.name}`")
+        if _sha256(path.read_bytes()) != digest:
+            raise DataError(f"{path} does not match the checksum in {store / INDEX}: restore it, or pack the run again")
+    extra = sorted(present - set(index["files"]))
+    if extra:
+        raise DataError(f"{store} holds files its index does not list: {', '.join(extra)}; remove them or pack the run again")
+
+
+def load_records(store: Path = STUDY_STORE) -> list[Record]:
+    """Every record of a store, checked against its index."""
+    check_store(store)
+    return [Record.from_json(d) for name in read_index(store)["files"] if name.endswith(".json.gz")
+            for d in decode_group((store / name).read_bytes(), name)]  # fmt: skip
+
+
+def unpack(store: Path, run_folder: Path) -> Path:
+    """Write a store's records and manifests into a run folder (replacing its records and manifests), marked as
+    unpacked so that nothing trains there; each record file is the one its training wrote."""
+    from .tasks import Task, record_path
+
+    check_store(store)
+    run_folder = resolve_path(run_folder)
+    for sub in (RESULTS_DIRNAME, MANIFESTS_DIRNAME):
+        if (run_folder / sub).exists():
+            shutil.rmtree(run_folder / sub)
+    index = read_index(store)
+    for name in index["files"]:
+        data = (store / name).read_bytes()
+        if name.startswith(f"{MANIFESTS_DIRNAME}/"):
+            write_atomic(run_folder / name, data)
+            continue
+        for d in decode_group(data, name):
+            record = Record.from_json(d)
+            path = record_path(run_folder / RESULTS_DIRNAME, Task(record.recipe, record.split_seed, record.seed), record.key)
+            write_json_atomic(path, d)
+    write_json_atomic(run_folder / MARK, {"store": _portable(store), "index_sha256": index_digest(store)})
+    return run_folder
+
+
+def seed_run(store: Path, run_folder: Path) -> int:
+    """Copy into a run folder that trains every stored record it lacks (no manifest: its notebooks write their own),
+    so that a study resumed on a fresh clone trains only what the store does not hold; return how many were copied."""
+    from .tasks import Task, record_path
+
+    check_store(store)
+    copied = 0
+    for name in read_index(store)["files"]:
+        if not name.endswith(".json.gz"):
+            continue
+        for d in decode_group((store / name).read_bytes(), name):
+            record = Record.from_json(d)
+            path = record_path(resolve_path(run_folder) / RESULTS_DIRNAME, Task(record.recipe, record.split_seed, record.seed), record.key)
+            if read_record(path, record.key) is None:
+                write_json_atomic(path, d)
+                copied += 1
+    return copied
+
+
+def _portable(path: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def unpacked_from(run_folder: Path) -> dict[str, str] | None:
+    """The mark of an unpacked run folder (its store and index digest), or None for a folder that trains."""
+    path = Path(run_folder) / MARK
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def ensure_unpacked(run_folder: Path, store: Path = STUDY_STORE) -> None:
+    """For the stored run folder: unpack the store when the folder is absent or came from other stored records."""
+    if resolve_path(run_folder) != resolve_path(STORED_RUN):
+        return
+    read_index(store)  # a clear error where the store is missing
+    mark = unpacked_from(run_folder)
+    if mark is None or mark.get("index_sha256") != index_digest(store) or not (Path(run_folder) / RESULTS_DIRNAME).is_dir():
+        unpack(store, run_folder)
+
+
+def refuse_training(run_folder: Path, missing: Sequence[str]) -> None:
+    """In an unpacked run folder, a training it lacks is an error naming it: the stored records do not match."""
+    mark = unpacked_from(run_folder)
+    if mark is None or not missing:
+        return
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    raise DataError(f"{run_folder} was unpacked from the stored records in {mark['store']} and holds no record for {shown}: "
+                    "these notebooks or parameters do not match the stored study. Run them into another folder to train "
+                    "(run_series.py --out runs/<name>), or store a run that holds them (run_series.py --store <run folder>)")  # fmt: skip
