@@ -17,7 +17,7 @@ from unbalanced.metrics import (
     record_metrics,
     summary_table,
 )
-from unbalanced.model import build_cnn, initial_bias
+from unbalanced.model import build_cnn, initial_bias, output_layer
 from unbalanced.plots import (
     plot_ap,
     plot_augmented,
@@ -72,6 +72,7 @@ from unbalanced.training import (
     sized,
     training_stream,
     undersampling,
+    with_class_weight,
 )
 
 __all__ = [
@@ -87,6 +88,8 @@ __all__ = [
     "recipe_loss",
     "show_code",
     "initial_bias",
+    "output_layer",
+    "with_class_weight",
     "build_cnn",
     "undersample",
     "mixed_stream",

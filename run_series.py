@@ -38,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="train on a Dask LocalCluster of this many worker processes (1 thread each)")
     p.add_argument("--scheduler", default="", help="train on the Dask cluster whose scheduler is at this address (tcp://host:8786)")
     p.add_argument("--reuse-records", metavar="STORE", help="first copy into the run folder every record of this store "
-                   "(records/study) that it lacks: a study resumed on a fresh clone trains only the rest")  # fmt: skip
-    p.add_argument("--pack", metavar="RUN", help="pack RUN's records into records/study, finished or not, and exit (maintainers)")
-    p.add_argument("--store", metavar="RUN", help="pack the finished run RUN into records/study and re-execute notebooks/ in "
-                   "place from those records, nothing trained (maintainers)")  # fmt: skip
+                   "(such as records/study) that it lacks: a study resumed on a fresh clone trains only the rest")  # fmt: skip
+    p.add_argument("--pack", metavar="RUN", help="pack RUN's records into records/<RUN's name>, finished or not, and exit (maintainers)")
+    p.add_argument("--store", metavar="RUN", help="pack the finished run RUN into records/<RUN's name> and re-execute notebooks/ "
+                   "in place from those records, nothing trained (maintainers)")  # fmt: skip
     return p
 
 
@@ -95,20 +95,22 @@ def store_plan(run: Path, notebooks: Sequence[Path]) -> list[Any]:
     from unbalanced.runner.execute import already_complete
     from unbalanced.runner.params import ConfigError
     from unbalanced.runner.plan import Planned
-    from unbalanced.store import STORED_RUN, STUDY_STORE, pack, unpack
+    from unbalanced.store import pack, store_for, stored_run, unpack
 
+    store = store_for(run)
     parameters = {}
     for nb in notebooks:
         executed = run / nb.name
         found = executed_parameters(executed)
         if found is None or not already_complete(executed, found):
             raise ConfigError(f"{executed} is not a completed execution: finish the run (make study) before storing it")
-        parameters[nb] = {**found, "output_dir": STORED_RUN, **{k: v for k, v in (("workers", 0), ("scheduler", "")) if k in found}}
-    packed = pack(run, STUDY_STORE)
-    print(f"packed {packed.records} records into {STUDY_STORE} ({packed.megabytes:.1f} MB)", flush=True)
+        where = {k: v for k, v in (("workers", 0), ("scheduler", "")) if k in found}
+        parameters[nb] = {**found, "output_dir": stored_run(store), **where}
+    packed = pack(run, store)
+    print(f"packed {packed.records} records into {store} ({packed.megabytes:.1f} MB)", flush=True)
     for line in packed.left_out:
         print(f"  left out: {line}", flush=True)
-    unpack(STUDY_STORE, Path(STORED_RUN))
+    unpack(store, Path(stored_run(store)))
     return [Planned(nb, nb.name, parameters[nb]) for nb in notebooks]
 
 
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
-            folder = out or PROJECT_ROOT / STORED_RUN
+            folder = out or PROJECT_ROOT / stored_run(store_for(args.store))
             with run_folder_owned(folder), progress_relayed(folder), kernel_session(), cluster_for(args, plan):
                 outcomes = run_series(plan, out, args.log_output, args.cell_timeout, args.fail_fast, args.resume)
         except FolderInUse as exc:
@@ -184,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out is not None:
         print(f"run folder: {out}")
     elif all(o.status == "passed" for o in outcomes) and len(outcomes) == len(plan):
-        mark_stored(plan)
+        mark_stored(plan, store_for(args.store))
     if any(o.status == "interrupted" for o in outcomes):
         return 130
     failed = [o for o in outcomes if o.status not in ("passed", "skipped")]
@@ -193,26 +195,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def pack_only(run: Path) -> int:
     """--pack: a study's records so far into records/study, so that a fresh clone resumes it (--reuse-records)."""
-    from unbalanced.store import STUDY_STORE, pack
+    from unbalanced.store import pack, store_for
 
-    packed = pack(run, STUDY_STORE, partial=True)
-    print(f"packed {packed.records} records of {run} into {STUDY_STORE} ({packed.megabytes:.1f} MB)")
+    packed = pack(run, store_for(run), partial=True)
+    print(f"packed {packed.records} records of {run} into {packed.store} ({packed.megabytes:.1f} MB)")
     for line in packed.left_out:
         print(f"  left out: {line}")
     return 0
 
 
-def mark_stored(plan: Sequence[Any]) -> None:
-    """Name in each stored notebook's metadata the records it was executed from (their index's SHA-256), which the
-    tests check against records/study."""
+def mark_stored(plan: Sequence[Any], store: Path) -> None:
+    """Name in each stored notebook's metadata the records it was executed from (the store and its index's SHA-256),
+    which tests/test_notebooks.py checks against the store."""
     import nbformat
 
-    from unbalanced.store import STUDY_STORE, index_digest
+    from unbalanced.store import index_digest
+    from unbalanced.storage import PROJECT_ROOT
 
-    digest = index_digest(STUDY_STORE)
+    digest = index_digest(store)
     for step in plan:
         nb = nbformat.read(step.notebook, as_version=4)
-        nb.metadata["stored_records"] = {"store": "records/study", "index_sha256": digest}
+        nb.metadata["stored_records"] = {"store": store.relative_to(PROJECT_ROOT).as_posix(), "index_sha256": digest}
         nbformat.write(nb, step.notebook)
 
 

@@ -294,17 +294,17 @@ def test_store_plans_each_notebook_with_its_runs_parameters_in_the_stored_folder
 
     run = tmp_path / "study"
     _run_folder(run, splits=1)
-    monkeypatch.setattr(store, "STUDY_STORE", tmp_path / "records")
-    monkeypatch.setattr(store, "STORED_RUN", str(tmp_path / "stored"))
+    monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
+    monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
     _executed_copy(run / FIRST.name, {"epochs": 20, "output_dir": str(run), "workers": 2, "scheduler": "tcp://x:1", "threads": 1}, finished=False)
     with pytest.raises(ConfigError, match="is not a completed execution: finish the run"):
         run_series.store_plan(run, [FIRST])
     assert not (tmp_path / "records").exists()  # nothing packed from an unfinished run
     _executed_copy(run / FIRST.name, {"epochs": 20, "output_dir": str(run), "workers": 2, "scheduler": "tcp://x:1", "threads": 1})
     [step] = run_series.store_plan(run, [FIRST])
-    assert step.notebook == FIRST and step.parameters == {"epochs": 20, "output_dir": str(tmp_path / "stored"), "workers": 0,
+    assert step.notebook == FIRST and step.parameters == {"epochs": 20, "output_dir": str(tmp_path / "stored" / "study"), "workers": 0,
                                                           "scheduler": "", "threads": 1}  # fmt: skip
-    assert store.unpacked_from(tmp_path / "stored")["index_sha256"] == store.index_digest(tmp_path / "records")
+    assert store.unpacked_from(tmp_path / "stored" / "study")["index_sha256"] == store.index_digest(tmp_path / "records" / "study")
     assert run_series.main(["--store", str(run), "-p", "epochs=3"]) == 2  # the run's parameters, no others
 
 
@@ -313,8 +313,8 @@ def test_pack_stores_a_study_still_training(tmp_path: Path, monkeypatch, capsys)
     from test_store import _run_folder
 
     _run_folder(tmp_path / "study", splits=2)
-    monkeypatch.setattr(store, "STUDY_STORE", tmp_path / "records")
+    monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
     assert run_series.main(["--pack", str(tmp_path / "study")]) == 0
-    assert "packed 4 records" in capsys.readouterr().out and store.read_index(tmp_path / "records")["complete"] is False
+    assert "packed 4 records" in capsys.readouterr().out and store.read_index(tmp_path / "records" / "study")["complete"] is False
     assert run_series.main(["--pack", str(tmp_path / "nothing")]) == 2
     assert "error:" in capsys.readouterr().err

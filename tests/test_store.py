@@ -122,21 +122,24 @@ def test_an_unpacked_run_reads_its_records_back_and_refuses_to_train(tiny_demo_r
         again.train([baseline(), class_weight(3)])
 
 
-def test_the_stored_run_folder_is_unpacked_on_first_use_and_again_when_the_store_changes(tmp_path: Path, monkeypatch):
-    _run_folder(tmp_path / "run", splits=1)
-    store.pack(tmp_path / "run", tmp_path / "store")
-    stored = tmp_path / "stored-run"
-    monkeypatch.setattr(store, "STORED_RUN", str(stored))
-    store.ensure_unpacked(stored, tmp_path / "store")
+def test_a_stored_run_folder_is_unpacked_from_its_store_on_first_use_and_again_when_the_store_changes(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
+    monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
+    _run_folder(tmp_path / "quick", splits=1)
+    assert store.store_for(tmp_path / "quick") == tmp_path / "records" / "quick"
+    assert store.stored_run(tmp_path / "records" / "quick") == f"{tmp_path}/stored/quick"
+    store.pack(tmp_path / "quick", store.store_for(tmp_path / "quick"))
+    stored = tmp_path / "stored" / "quick"
+    store.ensure_unpacked(stored)
     assert len(list((stored / "results").glob("*.json"))) == 2
-    store.ensure_unpacked(tmp_path / "elsewhere", tmp_path / "store")  # any other folder is left as it is
+    store.ensure_unpacked(tmp_path / "elsewhere")  # any other folder is left as it is
     assert not (tmp_path / "elsewhere").exists()
-    _run_folder(tmp_path / "run", splits=2)
-    store.pack(tmp_path / "run", tmp_path / "store")
-    store.ensure_unpacked(stored, tmp_path / "store")
+    _run_folder(tmp_path / "quick", splits=2)
+    store.pack(tmp_path / "quick", store.store_for(tmp_path / "quick"))
+    store.ensure_unpacked(stored)
     assert len(list((stored / "results").glob("*.json"))) == 4
     with pytest.raises(DataError, match="is not a stored run"):
-        store.ensure_unpacked(stored, tmp_path / "no-store")
+        store.ensure_unpacked(tmp_path / "stored" / "other")
 
 
 def test_a_study_still_training_is_packed_partial_and_seeds_a_fresh_run_folder(tmp_path: Path):

@@ -19,7 +19,6 @@ def build_cnn(image_size: int, output_bias: float | None = None, seed: int = 0) 
     from keras import initializers, layers
 
     seeds = iter(range(1000 * seed, 1000 * seed + 100))
-    bias = initializers.Constant(output_bias) if output_bias is not None else "zeros"
     conv = lambda filters: layers.Conv2D(filters, (3, 3), padding="same", activation="relu",  # noqa: E731
                                          kernel_initializer=initializers.HeUniform(seed=next(seeds)))  # fmt: skip
     return keras.Sequential(
@@ -36,11 +35,18 @@ def build_cnn(image_size: int, output_bias: float | None = None, seed: int = 0) 
             layers.Flatten(),
             layers.Dense(64, activation="relu", kernel_initializer=initializers.HeUniform(seed=next(seeds))),
             layers.Dropout(0.4, seed=next(seeds)),
-            layers.Dense(1, activation="sigmoid", kernel_initializer=initializers.GlorotUniform(seed=next(seeds)),
-                         bias_initializer=bias),  # fmt: skip
+            output_layer(output_bias, seed=next(seeds)),
         ],
         name="cnn",
     )
+
+
+def output_layer(output_bias: float | None, seed: int) -> Any:
+    """The sigmoid output unit; its bias starts at `output_bias` (the initial-bias remedy), or at 0."""
+    from keras import initializers, layers
+
+    bias = initializers.Constant(output_bias) if output_bias is not None else "zeros"
+    return layers.Dense(1, activation="sigmoid", kernel_initializer=initializers.GlorotUniform(seed=seed), bias_initializer=bias)
 
 
 def initial_bias(labels: np.ndarray) -> float:

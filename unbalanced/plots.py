@@ -206,12 +206,14 @@ def plot_sweep(x: Sequence[float], ap: Mapping[str, Sequence[Sequence[float]]], 
     return fig
 
 
-def plot_confusion_matrices(record: Record, target_recall: float, class_names: Sequence[str]) -> Any:
-    """The test set's confusion matrix at each operating point of one model (a seaborn heatmap each)."""
+def plot_confusion_matrices(record: Record, target_recall: float, class_names: Sequence[str], points: Sequence[str] = ()) -> Any:
+    """The test set's confusion matrix at each operating point of one model (or at the `points` named), a seaborn
+    heatmap each."""
     import seaborn as sns
 
     plt = _plt()
     thresholds = thresholds_of(record, target_recall, float(np.mean(record.val_labels)))
+    thresholds = {k: v for k, v in thresholds.items() if k in points} if points else thresholds
     fig, axes = plt.subplots(1, len(thresholds), figsize=(3.3 * len(thresholds), 3.1))
     labels = record.test_labels.astype(int)
     for ax, (point, t) in zip(axes, thresholds.items()):
@@ -219,6 +221,7 @@ def plot_confusion_matrices(record: Record, target_recall: float, class_names: S
         matrix = np.array([[np.sum((labels == a) & (predicted == b)) for b in (0, 1)] for a in (0, 1)])
         sns.heatmap(matrix, annot=True, fmt="d", cmap="rocket_r", cbar=False, ax=ax, xticklabels=class_names, yticklabels=class_names)
         ax.set(title=f"{point}\n(threshold {t:.2f})", xlabel="predicted", ylabel="truth" if ax is axes[0] else "")
+    fig.suptitle(f"{record.label}: test photos, split {record.split_seed}", fontsize=10)
     fig.tight_layout()
     return fig
 

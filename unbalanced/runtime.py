@@ -120,6 +120,29 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+# The study's settings that a notebook's parameters cell leaves out, so that a reader takes the cell in at a glance:
+# every notebook that trains (the ones that declare data_root) takes them all the same (run_series.py -p, --config),
+# and Study.from_parameters fills in these defaults where a notebook was given none. name -> (default, meaning)
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "classes": ([], "the two class folders to use, when train/ holds more"),
+    "batch_size": (32, "images per update"),
+    "patience": (3, "stop after this many epochs without a better validation AP (0: never stop early, keep the last)"),
+    "steps_per_epoch": (0, "updates per epoch, the same for every recipe; 0: one pass over the unbalanced training set"),
+    "negative_split_counts": ([1000, 1000, 3000], "negatives for training, validation, test"),
+    "positive_split_counts": ([100, 100, 900], "positives for training (1 : 10), validation, test (scored at the validation ratio)"),
+    "more_positives": (1000, 'positives in the "more positives" reference (the original post\'s balanced set)'),
+    "seeds": ([42], "training seed(s) per split, offset by 1000 × the split seed so that each split has its own"),
+    "tuning_split_seeds": ([100, 101], "the tuning phase's split seeds, where each remedy's setting is chosen"),
+    "scheduler": ("", "the address of a running Dask scheduler, such as tcp://host:8786"),
+    "threads": (0, "TensorFlow threads per training; 0: all cores (the runner's --workers sets 1)"),
+}
+
+
+def with_settings(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A notebook's parameters with the study's settings it was not given at their defaults."""
+    return {**{name: default for name, (default, _) in SETTINGS.items()}, **parameters}
+
+
 def collect_parameters(namespace: Mapping[str, Any], names_before: Iterable[str]) -> dict[str, Any]:
     """Return the public names a notebook defined since `names_before` was taken: its parameters, injected ones included."""
     before = set(names_before)

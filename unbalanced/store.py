@@ -27,9 +27,8 @@ from .storage import PROJECT_ROOT, DataError, json_safe, resolve_path, write_ato
 from .tasks import RESULTS_DIRNAME, Record, read_record
 
 FORMAT_VERSION = 1
-STORE_ROOT = PROJECT_ROOT / "records"
-STUDY_STORE = STORE_ROOT / "study"  # the study the stored notebooks show
-STORED_RUN = "runs/stored"  # where the stored notebooks read it, relative to the project (unpacked on first use)
+STORE_ROOT = PROJECT_ROOT / "records"  # records/<name>/: the run runs/<name> packed
+STORED_RUNS = "runs/stored"  # runs/stored/<name>/: records/<name> unpacked on first use, where stored notebooks read it
 INDEX = "index.json"
 MARK = "unpacked-from.json"  # in an unpacked run folder: the store and index digest it came from
 SCORE_FIELDS = ("val_scores", "test_scores")
@@ -128,7 +127,17 @@ def _whole_records(run_folder: Path) -> Iterable[tuple[Path, dict[str, Any] | No
         yield path, (json.loads(path.read_text(encoding="utf-8")) if record is not None else None)
 
 
-def pack(run_folder: Path, store: Path = STUDY_STORE, partial: bool = False) -> Packed:
+def store_for(run_folder: Path | str) -> Path:
+    """The store a run folder packs into: records/<the run folder's name>."""
+    return STORE_ROOT / resolve_path(run_folder).name
+
+
+def stored_run(store: Path) -> str:
+    """The run folder, relative to the project, where stored notebooks read a store: runs/stored/<its name>."""
+    return f"{STORED_RUNS}/{store.name}"
+
+
+def pack(run_folder: Path, store: Path, partial: bool = False) -> Packed:
     """Pack a run folder's whole records and its manifests into `store`, replacing what it held.
 
     Records made under another protocol than the manifests' (a stale or foreign file) and damaged files are left
@@ -175,7 +184,7 @@ def pack(run_folder: Path, store: Path = STUDY_STORE, partial: bool = False) -> 
     return Packed(store, index["records"], digests, left_out)
 
 
-def read_index(store: Path = STUDY_STORE) -> dict[str, Any]:
+def read_index(store: Path) -> dict[str, Any]:
     """A store's index; a missing one is an error saying how a store is made."""
     path = store / INDEX
     if not path.is_file():
@@ -183,12 +192,12 @@ def read_index(store: Path = STUDY_STORE) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def index_digest(store: Path = STUDY_STORE) -> str:
+def index_digest(store: Path) -> str:
     """The SHA-256 of a store's index, which names every file's digest: it identifies the whole store."""
     return _sha256((store / INDEX).read_bytes())
 
 
-def check_store(store: Path = STUDY_STORE) -> None:
+def check_store(store: Path) -> None:
     """Refuse a store with a missing, extra or altered file, naming it."""
     index = read_index(store)
     present = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()} - {INDEX}
@@ -203,7 +212,7 @@ def check_store(store: Path = STUDY_STORE) -> None:
         raise DataError(f"{store} holds files its index does not list: {', '.join(extra)}; remove them or pack the run again")
 
 
-def load_records(store: Path = STUDY_STORE) -> list[Record]:
+def load_records(store: Path) -> list[Record]:
     """Every record of a store, checked against its index."""
     check_store(store)
     return [Record.from_json(d) for name in read_index(store)["files"] if name.endswith(".json.gz")
@@ -266,10 +275,13 @@ def unpacked_from(run_folder: Path) -> dict[str, str] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def ensure_unpacked(run_folder: Path, store: Path = STUDY_STORE) -> None:
-    """For the stored run folder: unpack the store when the folder is absent or came from other stored records."""
-    if resolve_path(run_folder) != resolve_path(STORED_RUN):
+def ensure_unpacked(run_folder: Path) -> None:
+    """For a stored run folder (runs/stored/<name>): unpack records/<name> into it when it is absent or came from
+    other stored records. Any other run folder is left as it is."""
+    folder = resolve_path(run_folder)
+    if folder.parent != resolve_path(STORED_RUNS):
         return
+    store = STORE_ROOT / folder.name
     read_index(store)  # a clear error where the store is missing
     mark = unpacked_from(run_folder)
     if mark is None or mark.get("index_sha256") != index_digest(store) or not (Path(run_folder) / RESULTS_DIRNAME).is_dir():

@@ -29,7 +29,7 @@ from .results import (
     load_manifests,
     save_manifest,
 )
-from .runtime import progress, start_tensorflow
+from .runtime import progress, start_tensorflow, with_settings
 from .splits import UNBALANCED, SplitCounts, split_table
 from .stats import (
     BETTER,
@@ -103,7 +103,7 @@ class Study:
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> Study:
         """Check the parameters, check and load the data (or read it from the image cache), and fix the protocol."""
-        p = dict(parameters)
+        p = with_settings(parameters)
         check_parameters(p)
         counts = SplitCounts.of(p["negative_split_counts"], p["positive_split_counts"], p["more_positives"])
         if p.get("threads") and not (p.get("workers") or p.get("scheduler")):  # this kernel trains: pin its threads now,

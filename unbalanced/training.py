@@ -217,12 +217,14 @@ def training_stream(recipe: Recipe, images: np.ndarray, labels: np.ndarray, batc
         keep = undersample(labels, recipe.negatives_per_positive, seed)
         images, labels = images[keep], np.asarray(labels)[keep]
     stream = shuffled_stream(images, labels, batch_size, seed)
-    if recipe.positive_weight != 1.0:
-        import tensorflow as tf
+    return with_class_weight(stream, recipe.positive_weight) if recipe.positive_weight != 1.0 else stream
 
-        weight = float(recipe.positive_weight)
-        stream = stream.map(lambda x, y: (x, y, tf.where(y > 0.5, weight, 1.0)))
-    return stream
+
+def with_class_weight(stream: Any, weight: float) -> Any:
+    """Each batch carries a weight per example, w for a dog and 1 for a cat: Keras' `class_weight={0: 1, 1: w}`."""
+    import tensorflow as tf
+
+    return stream.map(lambda x, y: (x, y, tf.where(y > 0.5, float(weight), 1.0)))
 
 
 def train_recipe(

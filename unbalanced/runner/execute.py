@@ -9,6 +9,7 @@ killed, the half-written copy deleted, and the run ends with exit status 130 whe
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,17 @@ from typing import Any, Sequence
 
 from .kernel import KERNEL_NAME, socket_prefix
 from .plan import Planned
+
+
+class _KnownSettings(logging.Filter):
+    """The study's settings reach a notebook by injection though its parameters cell leaves them out (runner/params.py
+    has checked every name against what the notebook takes): papermill's warning for each would only be noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Passed unknown parameter")
+
+
+logging.getLogger("papermill").addFilter(_KnownSettings())
 
 STOP_WAIT_S = 30.0  # how long an interrupted notebook's thread may take to notice its dead kernel
 

@@ -40,10 +40,18 @@ def load_config(path: str | None) -> dict[str, Any]:
 
 
 def inspect(notebook: Path) -> dict[str, dict[str, Any]]:
-    """Return papermill's view of a notebook's parameters cell: name -> default (source text) and help comment."""
+    """Return the parameters a notebook takes: papermill's view of its parameters cell (name -> default as source
+    text, and help comment) and, for a notebook that trains (it declares data_root), the study's settings."""
     import papermill
 
-    return papermill.inspect_notebook(str(notebook))
+    from ..runtime import SETTINGS
+
+    declared = papermill.inspect_notebook(str(notebook))
+    if "data_root" not in declared:
+        return declared
+    shared = {name: {"name": name, "default": repr(default), "inferred_type_name": "None", "help": meaning}
+              for name, (default, meaning) in SETTINGS.items()}  # fmt: skip
+    return {**shared, **declared}
 
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
