@@ -9,7 +9,7 @@ PYTHON  ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 ARGS    ?=
-RUN     ?= runs/study
+RUN     ?= notebooks
 BLOG    ?= blog
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -42,7 +42,7 @@ pack: install  ## the study's records so far into records/study (commit them: a 
 store: install  ## the finished study's records into records/study, and notebooks/ re-executed from them
 	$(BIN)/python run_series.py --store runs/study
 
-publish: install  ## make publish RUN=runs/study BLOG=~/my-blog
+publish: install  ## the stored notebooks as posts; make publish RUN=runs/study BLOG=~/my-blog for a run of your own
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
 
 benchmark: install  ## trainings per hour in a kernel and on 1 and 2 Dask workers, and the cost of one training

@@ -31,7 +31,7 @@ TOC_MARKER = "<b>Table of contents</b>\n* TOC\n{:toc}\n"
 # address): useful in a live run, noise in a post. The closing "N of M trainings ran in S s" line stays.
 PROGRESS_LINE = re.compile(r"^(\[\d+/\d+\] .*: kept epoch \d+ of \d+, validation AP|\s*\d+ of \d+ trainings done on the cluster, about"
                            r"|Dask: \d+ worker\(s\) at )")
-WHERE_ONLY = {"output_dir", "scheduler", "workers"}  # where a run wrote and trained, not what it computed
+WHERE_ONLY = {"output_dir", "scheduler", "workers", "threads"}  # where a run wrote and trained, not what it computed
 
 
 def slug_of(notebook: Path) -> str:

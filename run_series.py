@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default="", help="train on the Dask cluster whose scheduler is at this address (tcp://host:8786)")
     p.add_argument("--reuse-records", metavar="STORE", help="first copy into the run folder every record of this store "
                    "(such as records/study) that it lacks: a study resumed on a fresh clone trains only the rest")  # fmt: skip
-    p.add_argument("--pack", metavar="RUN", help="pack RUN's records into records/<RUN's name>, finished or not, and exit (maintainers)")
-    p.add_argument("--store", metavar="RUN", help="pack the finished run RUN into records/<RUN's name> and re-execute notebooks/ "
+    maintainers = p.add_mutually_exclusive_group()
+    maintainers.add_argument("--pack", metavar="RUN", help="pack RUN's records into records/<RUN's name>, finished or not, and exit (maintainers)")
+    maintainers.add_argument("--store", metavar="RUN", help="pack the finished run RUN into records/<RUN's name> and re-execute notebooks/ "
                    "in place from those records, nothing trained (maintainers)")  # fmt: skip
     return p
 
@@ -90,16 +91,17 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
 
 
 def store_plan(run: Path, notebooks: Sequence[Path]) -> list[Any]:
-    """Pack a finished run into records/study, unpack it into the stored run folder, and plan every notebook's execution
-    in place with the parameters its copy in the run had: the stored run folder instead of the run's, nothing trained."""
+    """Pack a finished run into records/<its name>, unpack it into runs/stored/<its name>, and plan each notebook's
+    execution in place with the parameters its copy in the run had: the stored run folder instead of the run's, where
+    nothing can train."""
     from unbalanced.runner.execute import already_complete
     from unbalanced.runner.params import ConfigError
-    from unbalanced.runner.plan import Planned
+    from unbalanced.runner.plan import Planned, select_notebooks
     from unbalanced.store import pack, store_for, stored_run, unpack
 
     store = store_for(run)
     parameters = {}
-    for nb in notebooks:
+    for nb in select_notebooks(None):  # the whole series, whichever notebooks are re-executed: a store is a whole study
         executed = run / nb.name
         found = executed_parameters(executed)
         if found is None or not already_complete(executed, found):
@@ -161,9 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unbalanced.runner.execute import run_series, summary
         from unbalanced.runner.kernel import kernel_session, progress_relayed, run_folder_owned
         from unbalanced.runner.params import ConfigError
-        from unbalanced.storage import PROJECT_ROOT
-
-        from unbalanced.storage import DataError
+        from unbalanced.storage import PROJECT_ROOT, DataError
+        from unbalanced.store import store_for, stored_run
 
         try:
             if args.pack:
@@ -185,12 +186,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary(outcomes))
     if out is not None:
         print(f"run folder: {out}")
+        if all(o.status in ("passed", "skipped") for o in outcomes):
+            print_beside_stored(out)
     elif all(o.status == "passed" for o in outcomes) and len(outcomes) == len(plan):
         mark_stored(plan, store_for(args.store))
     if any(o.status == "interrupted" for o in outcomes):
         return 130
     failed = [o for o in outcomes if o.status not in ("passed", "skipped")]
     return 1 if failed or len(outcomes) < len(plan) else 0
+
+
+def print_beside_stored(out: Path) -> None:
+    """After a run: its figures beside those of the study the stored notebooks show, where both can be read."""
+    import json
+
+    from unbalanced.runner.plan import NOTEBOOK_DIR
+    from unbalanced.storage import PROJECT_ROOT, DataError
+    from unbalanced.store import stored_run
+    from unbalanced.study import beside_stored
+
+    try:
+        first = json.loads((NOTEBOOK_DIR / "01_balanced_vs_unbalanced.ipynb").read_text(encoding="utf-8"))
+        store = PROJECT_ROOT / first["metadata"]["stored_records"]["store"]
+        if (out / "experiments").is_dir() and out.resolve() != (PROJECT_ROOT / stored_run(store)).resolve():
+            print("\n" + beside_stored(out, PROJECT_ROOT / stored_run(store)))
+    except KeyError:
+        print("(not compared with a stored study: the stored notebooks name no stored records)")
+    except (DataError, OSError, ValueError) as exc:  # a run with no experiment to compare, or a damaged store
+        print(f"(not compared with the stored study: {exc})")
 
 
 def pack_only(run: Path) -> int:
@@ -213,9 +236,13 @@ def mark_stored(plan: Sequence[Any], store: Path) -> None:
     from unbalanced.storage import PROJECT_ROOT
 
     digest = index_digest(store)
+    try:
+        named = store.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        named = str(store.resolve())
     for step in plan:
         nb = nbformat.read(step.notebook, as_version=4)
-        nb.metadata["stored_records"] = {"store": store.relative_to(PROJECT_ROOT).as_posix(), "index_sha256": digest}
+        nb.metadata["stored_records"] = {"store": named, "index_sha256": digest}
         nbformat.write(nb, step.notebook)
 
 

@@ -187,23 +187,47 @@ def test_jekyll_builds_the_posts_with_their_figures(run_folder: Path, tmp_path: 
     assert re.search(r'href="/2026/11/28/03-oversampling-positive-fraction-0-5.html">Oversampling the rare class \{\{ site.title \}\}', summary)
 
 
+def _image_states(built: Path, pages: list[Path], tmp_path: Path) -> dict[str, list[str]]:
+    """Each page's images as Chromium loads them from a local server: "ok" or "broken" per image."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom"]  # fmt: skip
+    states = {}
+    try:
+        for page in pages:
+            url = f"http://127.0.0.1:{server.server_port}/{page.relative_to(built).as_posix()}"
+            dom = subprocess.run(["chromium", *flags, url], capture_output=True, text=True, timeout=120).stdout
+            found = re.search(r'data-images="([^"]*)"', dom)
+            assert found, dom[-2000:]
+            states[page.name] = found.group(1).split()
+    finally:
+        server.shutdown()
+    return states
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("jekyll") is None or shutil.which("chromium") is None,
                     reason="jekyll and chromium are not both installed")  # fmt: skip
 def test_every_image_loads_in_a_browser(run_folder: Path, tmp_path: Path):
     built = _build_site(run_folder, tmp_path)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        page = next(built.rglob("03-oversampling-positive-fraction-0-5.html")).relative_to(built)
-        url = f"http://127.0.0.1:{server.server_port}/{page.as_posix()}"
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom"]  # fmt: skip
-        dom = subprocess.run(["chromium", *flags, url], capture_output=True, text=True, timeout=120).stdout
-    finally:
-        server.shutdown()
-    states = re.search(r'data-images="([^"]*)"', dom)
-    assert states, dom[-2000:]
-    assert states.group(1).split() == ["ok"]
+    page = next(built.rglob("03-oversampling-positive-fraction-0-5.html"))
+    assert _image_states(built, [page], tmp_path) == {page.name: ["ok"]}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("jekyll") is None or shutil.which("chromium") is None,
+                    reason="jekyll and chromium are not both installed")  # fmt: skip
+def test_the_stored_notebooks_build_as_posts_whose_every_figure_loads(tmp_path: Path):
+    """What `make publish` does by default: the stored notebooks, built by Jekyll with no warning, every figure of
+    every post loading in Chromium, and no plumbing (the stored-run folder, the run folder parameter) in the posts."""
+    stored = publish.Path(__file__).parents[1] / "notebooks"
+    built = _build_site(stored, tmp_path)
+    pages = sorted(built.rglob("*.html"))
+    assert len(pages) == len(list(stored.glob("*.ipynb")))
+    for page in pages:
+        assert "runs/stored" not in page.read_text() and "output_dir" not in page.read_text(), page.name
+    states = _image_states(built, pages, tmp_path)
+    assert all(found and set(found) == {"ok"} for found in states.values()), states

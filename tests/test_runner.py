@@ -292,17 +292,26 @@ def test_store_plans_each_notebook_with_its_runs_parameters_in_the_stored_folder
     import unbalanced.store as store
     from test_store import _run_folder
 
+    import unbalanced.runner.plan as plan_module
+
     run = tmp_path / "study"
     _run_folder(run, splits=1)
     monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
     monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
-    _executed_copy(run / FIRST.name, {"epochs": 20, "output_dir": str(run), "workers": 2, "scheduler": "tcp://x:1", "threads": 1}, finished=False)
-    with pytest.raises(ConfigError, match="is not a completed execution: finish the run"):
-        run_series.store_plan(run, [FIRST])
+    series = tmp_path / "notebooks"
+    series.mkdir()
+    for name in (FIRST.name, "02_class_weights.ipynb"):
+        _executed_copy(series / name, {})
+    monkeypatch.setattr(plan_module, "NOTEBOOK_DIR", series)
+    given = {"epochs": 20, "output_dir": str(run), "workers": 2, "scheduler": "tcp://x:1", "threads": 1}
+    _executed_copy(run / FIRST.name, given)
+    _executed_copy(run / "02_class_weights.ipynb", given, finished=False)
+    with pytest.raises(ConfigError, match="02_class_weights.ipynb is not a completed execution: finish the run"):
+        run_series.store_plan(run, [series / FIRST.name])  # the whole series must be finished, whichever notebooks re-run
     assert not (tmp_path / "records").exists()  # nothing packed from an unfinished run
-    _executed_copy(run / FIRST.name, {"epochs": 20, "output_dir": str(run), "workers": 2, "scheduler": "tcp://x:1", "threads": 1})
-    [step] = run_series.store_plan(run, [FIRST])
-    assert step.notebook == FIRST and step.parameters == {"epochs": 20, "output_dir": str(tmp_path / "stored" / "study"), "workers": 0,
+    _executed_copy(run / "02_class_weights.ipynb", given)
+    [step] = run_series.store_plan(run, [series / FIRST.name])
+    assert step.notebook == series / FIRST.name and step.parameters == {"epochs": 20, "output_dir": str(tmp_path / "stored" / "study"), "workers": 0,
                                                           "scheduler": "", "threads": 1}  # fmt: skip
     assert store.unpacked_from(tmp_path / "stored" / "study")["index_sha256"] == store.index_digest(tmp_path / "records" / "study")
     assert run_series.main(["--store", str(run), "-p", "epochs=3"]) == 2  # the run's parameters, no others

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import REAL_SAMPLE
 
@@ -94,3 +96,35 @@ def test_first_notebook_runs_on_real_photos_of_their_original_size(tmp_path: Pat
     record = json.loads(next((tmp_path / "results").glob("baseline_*.json")).read_text())
     assert record["protocol"]["data_root"] == str(REAL_SAMPLE.resolve())
     assert len(record["test_scores"]) == 165 and all(0.0 <= s <= 1.0 for s in record["test_scores"])
+
+
+def _text_outputs(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [o.get("text", "") + "".join(o.get("data", {}).get(k, "") for k in ("text/plain", "text/markdown"))
+            for c in nb.cells if c.cell_type == "code" for o in c.outputs]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_stored_and_its_notebooks_re_execute_from_the_records_alone(tmp_path: Path, monkeypatch, capsys):
+    import unbalanced.runner.plan as plan_module
+    import unbalanced.store as store
+
+    series = tmp_path / "notebooks"
+    series.mkdir()
+    for name in ("01_balanced_vs_unbalanced.ipynb", "02_class_weights.ipynb", "99_summary.ipynb"):
+        shutil.copy(NOTEBOOK_DIR / name, series / name)
+    monkeypatch.setattr(plan_module, "NOTEBOOK_DIR", series)
+    monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
+    monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
+    run = tmp_path / "demo"
+    assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, "-p", "data_sizes=[20, 40]"]) == 0
+    assert run_series.main(["--store", str(run)]) == 0  # in a kernel that trains nothing: the folder refuses to
+    digest = store.index_digest(tmp_path / "records" / "demo")
+    for path in sorted(series.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata["stored_records"]["index_sha256"] == digest
+        assert nb.metadata.papermill.parameters["output_dir"] == str(tmp_path / "stored" / "demo")
+        assert _text_outputs(path) == _text_outputs(run / path.name), path.name  # every figure the run showed, from the records
+    capsys.readouterr()
+    assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, "-p", "data_sizes=[20, 40]", "--resume"]) == 0
+    assert "Beside the stored study: this run (3 paired runs, at most 2 epochs)" in capsys.readouterr().out

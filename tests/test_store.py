@@ -63,17 +63,61 @@ def test_float32_scores_are_stored_in_four_bytes_and_others_at_full_precision(tm
     d = json.loads(first.read_text())
     d["test_scores"][0] = 0.1  # not a float32 value
     write_json_atomic(first, d)
-    store.pack(tmp_path / "run", tmp_path / "store")
-    store.unpack(tmp_path / "store", tmp_path / "back")
+    with pytest.raises(DataError, match="differs between"):  # the store's copy of that record is another one
+        store.pack(tmp_path / "run", tmp_path / "store")
+    store.pack(tmp_path / "run", tmp_path / "store2")
+    store.unpack(tmp_path / "store2", tmp_path / "back")
     assert json.loads(next((tmp_path / "back" / "results").glob("baseline_split0_*.json")).read_text())["test_scores"][0] == 0.1
 
 
-def test_packing_twice_gives_the_same_bytes(tmp_path: Path):
+def test_packing_twice_gives_the_same_bytes_with_no_time_or_system_in_the_gzip_header(tmp_path: Path):
     _run_folder(tmp_path / "run")
-    first = _files(store.pack(tmp_path / "run", tmp_path / "a").store) | {
-        n: (tmp_path / "a" / n).read_bytes() for n in ("baseline.json.gz",)}  # fmt: skip
-    second = _files(store.pack(tmp_path / "run", tmp_path / "b").store) | {n: (tmp_path / "b" / n).read_bytes() for n in ("baseline.json.gz",)}
-    assert first == second
+    first = {n: (tmp_path / "a" / n).read_bytes() for n in store.pack(tmp_path / "run", tmp_path / "a").files}
+    second = {n: (tmp_path / "b" / n).read_bytes() for n in store.pack(tmp_path / "run", tmp_path / "b").files}
+    assert first == second and (tmp_path / "a" / "index.json").read_bytes() == (tmp_path / "b" / "index.json").read_bytes()
+    header = first["baseline.json.gz"][:10]
+    assert header[4:8] == b"\0\0\0\0" and header[9] == 255  # no time stamp; operating system "unknown"
+
+
+def test_a_partial_pack_keeps_the_stores_records_and_never_replaces_a_complete_store(tmp_path: Path):
+    _run_folder(tmp_path / "run", splits=2)
+    store.pack(tmp_path / "run", tmp_path / "store", partial=True)
+    for path in list((tmp_path / "run" / "results").glob("*split1_*.json")):
+        path.unlink()  # a fresh machine's run folder, not seeded from the store
+    assert store.pack(tmp_path / "run", tmp_path / "store", partial=True).records == 4  # nothing the store held is lost
+    with pytest.raises(DataError, match="lacks 2 record.s. that .* holds .*--reuse-records"):
+        store.pack(tmp_path / "run", tmp_path / "store")  # a finished run must hold them all
+    store.seed_run(tmp_path / "store", tmp_path / "run")
+    assert store.pack(tmp_path / "run", tmp_path / "store").records == 4
+    with pytest.raises(DataError, match="holds a complete stored run"):
+        store.pack(tmp_path / "run", tmp_path / "store", partial=True)
+    assert store.seed_run(tmp_path / "store", tmp_path / "fresh") == 0  # retraining a stored study reuses nothing
+
+
+def test_a_record_file_no_store_could_give_back_is_left_out_by_name(tmp_path: Path):
+    _run_folder(tmp_path / "run", splits=1)
+    path = next((tmp_path / "run" / "results").glob("baseline_*.json"))
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=2, sort_keys=True) + "\n")  # the same record, other bytes
+    packed = store.pack(tmp_path / "run", tmp_path / "store")
+    assert packed.records == 1 and len(packed.left_out) == 1 and path.name in packed.left_out[0]
+
+
+def test_unpacking_never_overwrites_a_folder_that_trains(tmp_path: Path):
+    _run_folder(tmp_path / "run", splits=1)
+    store.pack(tmp_path / "run", tmp_path / "store")
+    with pytest.raises(DataError, match="holds files of its own"):
+        store.unpack(tmp_path / "store", tmp_path / "run")
+    assert len(list((tmp_path / "run" / "results").glob("*.json"))) == 2
+    store.unpack(tmp_path / "store", tmp_path / "back")
+    store.unpack(tmp_path / "store", tmp_path / "back")  # an unpacked folder is unpacked again, whole
+    assert len(list((tmp_path / "back" / "results").glob("*.json"))) == 2
+
+
+def test_the_stored_records_stay_within_15_mb():
+    from unbalanced.storage import PROJECT_ROOT
+
+    sizes = sum(p.stat().st_size for p in (PROJECT_ROOT / "records").rglob("*") if p.is_file())
+    assert 0 < sizes <= 15e6
 
 
 def test_records_of_another_protocol_and_damaged_files_are_left_out_by_name(tmp_path: Path):

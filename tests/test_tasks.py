@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import PROTOCOL, fake_record
 
 from unbalanced.tasks import Record, Task, read_record, record_path, run_tasks
@@ -76,6 +78,13 @@ def test_the_data_root_a_record_names_is_relative_inside_the_project_and_absolut
 
     assert portable_root(PROJECT_ROOT / "data" / "cats-vs-dogs-64px") == "data/cats-vs-dogs-64px"  # a clone elsewhere keys alike
     assert portable_root(tmp_path) == str(tmp_path.resolve())
+    link = PROJECT_ROOT / "runs" / f"link-{tmp_path.name}"
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(tmp_path)
+    try:
+        assert portable_root(link) == f"runs/{link.name}"  # a data root linked in from elsewhere still keys alike
+    finally:
+        link.unlink()
 
 
 def test_a_record_names_the_code_and_the_processor_that_trained_it():
@@ -90,3 +99,28 @@ def test_a_record_names_the_code_and_the_processor_that_trained_it():
     record = fake_record(baseline(), 0, 42, (np.array([0, 1]), np.array([0.2, 0.8])), (np.array([0, 1]), np.array([0.3, 0.6])))
     record.trained_on = made
     assert Record.from_json(json.loads(json.dumps(record.to_json(), default=lambda a: a.tolist()))).trained_on == made
+
+
+@pytest.mark.parametrize(("answers", "commit"), [({"log": "abc123\n", "status": ""}, "abc123"),
+                                                 ({"log": "abc123\n", "status": " M unbalanced/x.py\n"}, "abc123+changes"),
+                                                 ({"log": OSError("no git"), "status": ""}, "unknown"),
+                                                 ({"log": subprocess.CalledProcessError(128, "git"), "status": ""}, "unknown")])  # fmt: skip
+def test_the_commit_a_record_names_is_the_training_codes(monkeypatch, answers: dict, commit: str):
+    import unbalanced.tasks as tasks
+
+    asked = []
+
+    def run(args, **kwargs):
+        asked.append(args)
+        answer = answers[args[1]]
+        if isinstance(answer, Exception):
+            raise answer
+        return subprocess.CompletedProcess(args, 0, stdout=answer)
+
+    monkeypatch.setattr(tasks.subprocess, "run", run)
+    tasks.provenance.cache_clear()
+    try:
+        assert tasks.provenance()["commit"] == commit
+    finally:
+        tasks.provenance.cache_clear()
+    assert all(a[-len(tasks.TRAINING_CODE):] == list(tasks.TRAINING_CODE) for a in asked)  # records and prose do not count

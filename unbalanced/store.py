@@ -14,17 +14,19 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .results import MANIFESTS_DIRNAME
-from .storage import PROJECT_ROOT, DataError, json_safe, resolve_path, write_atomic, write_json_atomic
-from .tasks import RESULTS_DIRNAME, Record, read_record
+from .storage import PROJECT_ROOT, DataError, json_safe, resolve_path, write_atomic
+from .tasks import RESULTS_DIRNAME, Record, Task, read_record, record_path
 
 FORMAT_VERSION = 1
 STORE_ROOT = PROJECT_ROOT / "records"  # records/<name>/: the run runs/<name> packed
@@ -59,9 +61,14 @@ def _decode(dtype: str, text: str, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _gzip(payload: Mapping[str, Any]) -> bytes:
-    """Compact JSON, gzip-compressed with no time stamp or name, so packing the same records gives the same bytes."""
+    """Compact JSON, gzip-compressed with no time stamp, name or operating system in its header (GzipFile writes
+    "unknown", where gzip.compress takes zlib's, which differs between systems), so the same records give the same
+    bytes wherever zlib deflates alike."""
     text = json.dumps(json_safe(payload), sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return gzip.compress(text, compresslevel=9, mtime=0)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=buffer, mtime=0) as f:
+        f.write(text)
+    return buffer.getvalue()
 
 
 def _sha256(data: bytes) -> str:
@@ -117,14 +124,47 @@ class Packed:
     @property
     def megabytes(self) -> float:
         """The store's size on disk."""
-        return sum((self.store / name).stat().st_size for name in self.files) / 1e6
+        return sum((self.store / name).stat().st_size for name in [*self.files, INDEX]) / 1e6
 
 
-def _whole_records(run_folder: Path) -> Iterable[tuple[Path, dict[str, Any] | None]]:
+def _canonical(d: Mapping[str, Any]) -> bytes:
+    """A record's file, as write_json_atomic writes Record.to_json."""
+    return (json.dumps(json_safe(d), indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """A JSON file, or an error naming it and what to do."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable {what} ({exc}): restore it with git, or pack the run again") from None
+
+
+def _run_records(run_folder: Path, protocol: Mapping[str, Any] | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """A run folder's records that a store can give back byte for byte, by key, and the files left out with why."""
+    kept, left_out = {}, []
     for path in sorted((run_folder / RESULTS_DIRNAME).glob("*.json")):
-        key = path.stem.rsplit("_", 1)[-1]
-        record = read_record(path, key)
-        yield path, (json.loads(path.read_text(encoding="utf-8")) if record is not None else None)
+        record = read_record(path, path.stem.rsplit("_", 1)[-1])
+        if record is None:
+            left_out.append(f"{path.name}: damaged or not a record")
+            continue
+        d = json.loads(path.read_text(encoding="utf-8"))
+        if protocol is not None and d["protocol"] != protocol:
+            left_out.append(f"{path.name}: made under another protocol than the run's manifests")
+        elif _canonical(d) != path.read_bytes() or record_path(Path("."), Task(record.recipe, record.split_seed, record.seed), record.key).name != path.name:
+            left_out.append(f"{path.name}: not as its training wrote it (edited, or named by other code), so no store could give it back")
+        else:
+            kept[record.key] = d
+    return kept, left_out
+
+
+def _stored_records(store: Path) -> dict[str, dict[str, Any]]:
+    """A store's records by key (none where there is no store)."""
+    if not (store / INDEX).is_file():
+        return {}
+    check_store(store)
+    return {d["key"]: d for name in read_index(store)["files"] if name.endswith(".json.gz")
+            for d in decode_group((store / name).read_bytes(), name)}  # fmt: skip
 
 
 def store_for(run_folder: Path | str) -> Path:
@@ -138,18 +178,24 @@ def stored_run(store: Path) -> str:
 
 
 def pack(run_folder: Path, store: Path, partial: bool = False) -> Packed:
-    """Pack a run folder's whole records and its manifests into `store`, replacing what it held.
+    """Pack a run folder's records and its manifests into `store`, losing none that the store already held.
 
-    Records made under another protocol than the manifests' (a stale or foreign file) and damaged files are left
-    out and listed. A run with no manifest yet can be packed only as `partial` (a study still training, packed so
-    that a fresh clone resumes it), and then its records must share one protocol.
+    Records made under another protocol than the manifests' (a stale or foreign file), damaged files and files a
+    store could not give back byte for byte are left out and listed. A run with no manifest yet can be packed only
+    as `partial` (a study still training, packed so that a fresh clone resumes it); its records must share one
+    protocol, and the store's records the run folder lacks are kept. A complete store (the one stored notebooks
+    read) is never replaced by a partial one, and a finished run must hold every record its store held.
     """
     run_folder = resolve_path(run_folder)
     manifests = sorted((run_folder / MANIFESTS_DIRNAME).glob("*.json"))
     if not manifests and not partial:
         raise DataError(f"{run_folder} holds no experiment manifests: finish (or resume) the run before storing it")
-    found = [json.loads(p.read_text(encoding="utf-8"))["protocol"] for p in manifests] or [
-        d["protocol"] for _, d in _whole_records(run_folder) if d is not None]  # fmt: skip
+    if partial and (store / INDEX).is_file() and read_index(store).get("complete"):
+        raise DataError(f"{store} holds a complete stored run, which the stored notebooks may read: pack the new run "
+                        "under another name (--out runs/<other name>), or remove the store first")  # fmt: skip
+    found = [_read_json(p, "manifest").get("protocol") for p in manifests]
+    records, left_out = _run_records(run_folder, found[0] if found else None)
+    found = found or [d["protocol"] for d in records.values()]
     protocols = {json.dumps(p, sort_keys=True) for p in found}
     if not protocols:
         raise DataError(f"{run_folder} holds no records: give the run folder a study trains into (make study: runs/study)")
@@ -157,39 +203,60 @@ def pack(run_folder: Path, store: Path, partial: bool = False) -> Packed:
         raise DataError(f"the {'manifests' if manifests else 'records'} of {run_folder} were made under {len(protocols)} protocols: "
                         "store one run at a time")  # fmt: skip
     protocol = json.loads(protocols.pop())
+    stored = {k: d for k, d in _stored_records(store).items() if d["protocol"] == protocol}
+    for key in stored.keys() & records.keys():
+        if _canonical(stored[key]) != _canonical(records[key]):
+            raise DataError(f"record {key} differs between {run_folder} and {store} (trained again on another machine?): "
+                            "keep one of the two files, then pack again")  # fmt: skip
+    lacking = sorted(stored.keys() - records.keys())
+    if lacking and not partial:
+        raise DataError(f"{run_folder} lacks {len(lacking)} record(s) that {store} holds (such as {lacking[0]}): copy them in "
+                        f"first (run_series.py --reuse-records {store} --out {run_folder} --resume ...), or remove the store")  # fmt: skip
     groups: dict[str, list[dict[str, Any]]] = {}
-    left_out = []
-    for path, d in _whole_records(run_folder):
-        if d is None:
-            left_out.append(f"{path.name}: damaged or not a record")
-        elif d["protocol"] != protocol:
-            left_out.append(f"{path.name}: made under another protocol than the run's manifests")
-        else:
-            groups.setdefault(group_of(path.name), []).append(d)
-    files: dict[str, bytes] = {f"{name}.json.gz": encode_group(records) for name, records in sorted(groups.items())}
+    for d in sorted({**stored, **records}.values(), key=lambda d: (d["split_seed"], d["seed"], d["key"])):
+        recipe = Record.from_json(d).recipe
+        name = record_path(Path("."), Task(recipe, d["split_seed"], d["seed"]), d["key"]).name
+        groups.setdefault(group_of(name), []).append(d)
+    files: dict[str, bytes] = {f"{name}.json.gz": encode_group(members) for name, members in sorted(groups.items())}
     files |= {f"{MANIFESTS_DIRNAME}/{p.name}": p.read_bytes() for p in manifests}
     for name, data in files.items():  # checked before anything is replaced: the store must give back every byte
-        if name.endswith(".json.gz") and [json.dumps(json_safe(d), indent=1, sort_keys=True) for d in decode_group(data, name)] != [
-                json.dumps(json_safe(d), indent=1, sort_keys=True) for d in groups[name.removesuffix(".json.gz")]]:  # fmt: skip
+        if name.endswith(".json.gz") and [_canonical(d) for d in decode_group(data, name)] != [
+                _canonical(d) for d in groups[name.removesuffix(".json.gz")]]:  # fmt: skip
             raise DataError(f"store file {name} does not decode to its records; nothing was written")
-    if store.exists():
-        shutil.rmtree(store)
-    for name, data in files.items():
-        write_atomic(store / name, data)
     digests = {name: _sha256(data) for name, data in sorted(files.items())}
-    machines = sorted({json.dumps(d.get("trained_on", {}), sort_keys=True) for records in groups.values() for d in records})
+    machines = sorted({json.dumps(d.get("trained_on", {}), sort_keys=True) for members in groups.values() for d in members})
     index = {"format": FORMAT_VERSION, "records": sum(map(len, groups.values())), "protocol": protocol, "complete": not partial,
              "trained_on": [json.loads(m) for m in machines], "files": digests}  # fmt: skip
-    write_json_atomic(store / INDEX, index)
+    _replace_folder(store, {**files, INDEX: _canonical(index)})
     return Packed(store, index["records"], digests, left_out)
 
 
+def _replace_folder(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write a folder's files beside it, then swap it into place: a reader sees the old folder or the new one whole."""
+    folder = Path(folder)
+    fresh = folder.with_name(f".{folder.name}.new")
+    old = folder.with_name(f".{folder.name}.old")
+    for leftover in (fresh, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    for name, data in files.items():
+        write_atomic(fresh / name, data)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(fresh, folder)
+    if old.exists():
+        shutil.rmtree(old)
+
+
 def read_index(store: Path) -> dict[str, Any]:
-    """A store's index; a missing one is an error saying how a store is made."""
+    """A store's index; a missing, unreadable or newer one is an error saying what to do."""
     path = store / INDEX
     if not path.is_file():
         raise DataError(f"{path} is missing: {store} is not a stored run (python run_series.py --store <run folder> makes one)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    index = _read_json(path, "store index")
+    if index.get("format") != FORMAT_VERSION:
+        raise DataError(f"{path} has store format {index.get('format')!r}; this code reads format {FORMAT_VERSION}")
+    return index
 
 
 def index_digest(store: Path) -> str:
@@ -220,45 +287,41 @@ def load_records(store: Path) -> list[Record]:
 
 
 def unpack(store: Path, run_folder: Path) -> Path:
-    """Write a store's records and manifests into a run folder (replacing its records and manifests), marked as
-    unpacked so that nothing trains there; each record file is the one its training wrote."""
-    from .tasks import Task, record_path
-
+    """Write a store's records and manifests into a run folder, marked as unpacked so that nothing trains there;
+    each record file is the one its training wrote. The folder must be absent, empty or unpacked before: a folder
+    that trains is never overwritten. It is written beside and swapped in whole."""
     check_store(store)
     run_folder = resolve_path(run_folder)
-    for sub in (RESULTS_DIRNAME, MANIFESTS_DIRNAME):
-        if (run_folder / sub).exists():
-            shutil.rmtree(run_folder / sub)
-    index = read_index(store)
-    for name in index["files"]:
+    if run_folder.exists() and any(run_folder.iterdir()) and unpacked_from(run_folder) is None:
+        raise DataError(f"{run_folder} holds files of its own and was not unpacked from a store: unpack into an empty "
+                        "folder (stored runs live in runs/stored/<name>)")  # fmt: skip
+    files: dict[str, bytes] = {}
+    for name in read_index(store)["files"]:
         data = (store / name).read_bytes()
         if name.startswith(f"{MANIFESTS_DIRNAME}/"):
-            write_atomic(run_folder / name, data)
+            files[name] = data
             continue
         for d in decode_group(data, name):
             record = Record.from_json(d)
-            path = record_path(run_folder / RESULTS_DIRNAME, Task(record.recipe, record.split_seed, record.seed), record.key)
-            write_json_atomic(path, d)
-    write_json_atomic(run_folder / MARK, {"store": _portable(store), "index_sha256": index_digest(store)})
+            files[f"{RESULTS_DIRNAME}/{record_path(Path('.'), Task(record.recipe, record.split_seed, record.seed), record.key).name}"] = _canonical(d)
+    files[MARK] = _canonical({"store": _portable(store), "index_sha256": index_digest(store)})
+    _replace_folder(run_folder, files)
     return run_folder
 
 
 def seed_run(store: Path, run_folder: Path) -> int:
-    """Copy into a run folder that trains every stored record it lacks (no manifest: its notebooks write their own),
-    so that a study resumed on a fresh clone trains only what the store does not hold; return how many were copied."""
-    from .tasks import Task, record_path
-
-    check_store(store)
+    """Copy into a run folder that trains every record of a partial store that it lacks (no manifest: its notebooks
+    write their own), so that a study resumed on a fresh clone trains only what the store does not hold; return how
+    many were copied. A complete store is the stored study: retraining it reuses none of its records."""
+    if read_index(store).get("complete"):
+        return 0
     copied = 0
-    for name in read_index(store)["files"]:
-        if not name.endswith(".json.gz"):
-            continue
-        for d in decode_group((store / name).read_bytes(), name):
-            record = Record.from_json(d)
-            path = record_path(resolve_path(run_folder) / RESULTS_DIRNAME, Task(record.recipe, record.split_seed, record.seed), record.key)
-            if read_record(path, record.key) is None:
-                write_json_atomic(path, d)
-                copied += 1
+    for d in _stored_records(store).values():
+        record = Record.from_json(d)
+        path = record_path(resolve_path(run_folder) / RESULTS_DIRNAME, Task(record.recipe, record.split_seed, record.seed), record.key)
+        if read_record(path, record.key) is None:
+            write_atomic(path, _canonical(d))
+            copied += 1
     return copied
 
 
@@ -271,8 +334,8 @@ def _portable(path: Path) -> str:
 
 def unpacked_from(run_folder: Path) -> dict[str, str] | None:
     """The mark of an unpacked run folder (its store and index digest), or None for a folder that trains."""
-    path = Path(run_folder) / MARK
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    path = resolve_path(run_folder) / MARK
+    return _read_json(path, "mark of an unpacked run folder") if path.is_file() else None
 
 
 def ensure_unpacked(run_folder: Path) -> None:
@@ -283,9 +346,9 @@ def ensure_unpacked(run_folder: Path) -> None:
         return
     store = STORE_ROOT / folder.name
     read_index(store)  # a clear error where the store is missing
-    mark = unpacked_from(run_folder)
-    if mark is None or mark.get("index_sha256") != index_digest(store) or not (Path(run_folder) / RESULTS_DIRNAME).is_dir():
-        unpack(store, run_folder)
+    mark = unpacked_from(folder)
+    if mark is None or mark.get("index_sha256") != index_digest(store) or not (folder / RESULTS_DIRNAME).is_dir():
+        unpack(store, folder)
 
 
 def refuse_training(run_folder: Path, missing: Sequence[str]) -> None:
@@ -294,6 +357,25 @@ def refuse_training(run_folder: Path, missing: Sequence[str]) -> None:
     if mark is None or not missing:
         return
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    store = PROJECT_ROOT / mark["store"]
+    partial = (store / INDEX).is_file() and not read_index(store).get("complete")
+    why = ("that store is a study still training (packed part-way)" if partial else
+           "these notebooks or parameters do not match the stored study")  # fmt: skip
     raise DataError(f"{run_folder} was unpacked from the stored records in {mark['store']} and holds no record for {shown}: "
-                    "these notebooks or parameters do not match the stored study. Run them into another folder to train "
-                    "(run_series.py --out runs/<name>), or store a run that holds them (run_series.py --store <run folder>)")  # fmt: skip
+                    f"{why}. Run them into another folder to train (run_series.py --out runs/<name>), or store a run that "
+                    "holds them (run_series.py --store <run folder>)")  # fmt: skip
+
+
+def check_stored_manifest(run_folder: Path, experiment: str, groups: Mapping[str, tuple[str, Sequence[Record]]]) -> None:
+    """In an unpacked run folder: refuse an experiment whose groups (name, role, records) differ from its stored manifest."""
+    from .results import record_file
+
+    path = resolve_path(run_folder) / MANIFESTS_DIRNAME / f"{experiment}.json"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: the stored records hold no experiment {experiment}; store a run that ran it")
+    stored = _read_json(path, "manifest")["groups"]
+    now = {name: {"role": role, "records": [record_file(r) for r in records]} for name, (role, records) in groups.items()}
+    if now != stored:
+        differ = sorted(n for n in now.keys() | stored.keys() if now.get(n) != stored.get(n))
+        raise DataError(f"{experiment} compared other records than its stored manifest names ({', '.join(differ)}): these "
+                        "notebooks do not reproduce the stored study; store the run again (run_series.py --store <run folder>)")  # fmt: skip

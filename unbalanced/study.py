@@ -39,12 +39,13 @@ from .stats import (
     compare,
     contrast,
     holm,
+    paired_differences,
     score_of,
     signed,
     slope_weights,
 )
 from .storage import PROJECT_ROOT, DataError, resolve_path
-from .store import ensure_unpacked, refuse_training, unpacked_from
+from .store import check_stored_manifest, ensure_unpacked, refuse_training, unpacked_from
 from .tasks import RESULTS_DIRNAME, Protocol, Record, Task, make_protocol, read_record, record_path, run_tasks
 from .training import Recipe
 
@@ -171,7 +172,13 @@ class Study:
         return self.train(recipes, self.parameters["tuning_split_seeds"])
 
     def save(self, experiment: str, groups: Mapping[str, tuple[str, Sequence[Record]]]) -> None:
-        """Write the experiment's manifest: which records it compared (name -> (role, records)), under which parameters."""
+        """Write the experiment's manifest: which records it compared (name -> (role, records)), under which parameters.
+
+        In a folder unpacked from stored records the stored manifest stays: the notebook must have compared exactly
+        the records it names, or the stored notebooks do not reproduce the stored study."""
+        if unpacked_from(self.output_dir):
+            check_stored_manifest(self.output_dir, experiment, groups)
+            return
         save_manifest(self.output_dir, experiment, self.parameters, self.protocol, self.parameters["split_seeds"],
                              self.parameters["seeds"], groups)  # fmt: skip
 
@@ -512,3 +519,28 @@ def best_on_validation(chosen: Mapping[str, Sequence[Record]]) -> str:
     from .metrics import average_precision
 
     return max(chosen, key=lambda name: np.mean([average_precision(r.val_labels, r.trained.val_scores) for r in chosen[name]]))
+
+
+def beside_stored(run_folder: str | Path, stored_folder: str | Path) -> str:
+    """A short paragraph for the end of a run: its baseline's test AP and each remedy's mean gain over it, beside the
+    same figures of the stored study, with how many paired runs each rests on."""
+    mine, stored = read_run(run_folder), read_run(stored_folder)
+
+    def mean_ap(records: Sequence[Record]) -> float:
+        return float(np.mean([score_of(r) for r in records]))
+
+    def splits(run: RunResults) -> str:
+        p = next(iter(run.manifests.values()))["parameters"]
+        return f"{len(run.baseline)} paired runs, at most {p['epochs']} epochs"
+
+    gains = [f"{name} {signed(float(np.mean(paired_differences(mine.baseline, records))))} against "
+             f"{signed(float(np.mean(paired_differences(stored.baseline, stored.chosen[name]))))}"
+             for name, records in mine.chosen.items() if name in stored.chosen]  # fmt: skip
+    chance = float(np.mean(mine.baseline[0].val_labels))
+    text = (f"Beside the stored study: this run ({splits(mine)}) brought plain training to a test AP of {mean_ap(mine.baseline):.3f}, "
+            f"the stored study ({splits(stored)}) to {mean_ap(stored.baseline):.3f}, against a chance level of {chance:.3f}.")  # fmt: skip
+    if gains:
+        text += (" Mean gain over plain training, this run against the stored study: " + "; ".join(gains) + ". A mean over a few"
+                 " paired runs moves by several hundredths of AP from one run to the next; the stored notebooks give each"
+                 " comparison's interval and what it could detect.")  # fmt: skip
+    return text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import platform
 import re
 import subprocess
@@ -65,11 +66,12 @@ def data_fingerprint(data: StudyData) -> str:
 
 def portable_root(root: Path) -> str:
     """A data root as records name it: relative to the project when inside it (the bundled photos), else absolute."""
-    root = Path(root).resolve()
-    try:
-        return root.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        return str(root)
+    for form in (Path(os.path.abspath(root)), Path(root).resolve()):  # unresolved first: data/ may be a link elsewhere
+        try:
+            return form.relative_to(PROJECT_ROOT).as_posix()
+        except ValueError:
+            continue
+    return str(Path(root).resolve())
 
 
 def make_protocol(data: StudyData, image_size: int, batch_size: int, epochs: int, patience: int, steps_per_epoch: int,
@@ -161,18 +163,22 @@ def processor_kind(cpuinfo: str) -> str:
     return platform.machine() or "unknown"
 
 
+TRAINING_CODE = ("unbalanced", "requirements.txt")  # what a record's numbers depend on, besides its protocol
+
+
 @functools.lru_cache(maxsize=1)
 def provenance() -> dict[str, str]:
-    """Which code and machine trained a record: the git commit ("+changes" when tracked files differ from it), the
-    processor's model and kind, and the Python platform. Read once per process."""
+    """Which code and machine trained a record: the last commit that changed the training code ("+changes" when that
+    code differs from it; committing records or prose changes neither), the processor's model and kind, and the
+    Python platform. Read once per process, as the process imports the code once."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    commit = git("rev-parse", "HEAD") or "unknown"
-    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+    commit = git("log", "-1", "--format=%H", "--", *TRAINING_CODE) or "unknown"
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no", "--", *TRAINING_CODE):
         commit += "+changes"
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
