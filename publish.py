@@ -86,7 +86,8 @@ def prepare(nb: Any, hide_parameters: bool) -> Any:
             if not hide_parameters:
                 lines = [line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")
                          and line.split("=", 1)[0].strip() not in WHERE_ONLY]  # fmt: skip
-                cells.append(nbformat.v4.new_markdown_cell("**Parameters of this run**\n\n```python\n" + "\n".join(lines) + "\n```"))
+                if lines:  # a run with its notebooks' defaults, stored where it ran, has none to show
+                    cells.append(nbformat.v4.new_markdown_cell("**Parameters of this run**\n\n```python\n" + "\n".join(lines) + "\n```"))
             continue
         if cell.cell_type == "code":
             cell.outputs = clean_outputs(cell.outputs)

@@ -243,6 +243,9 @@ def mark_stored(plan: Sequence[Any], store: Path) -> None:
     for step in plan:
         nb = nbformat.read(step.notebook, as_version=4)
         nb.metadata["stored_records"] = {"store": named, "index_sha256": digest}
+        for cell in nb.cells:  # papermill's cell of this run's values: plumbing, kept out of sight in JupyterLab
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
         nbformat.write(nb, step.notebook)
 
 
