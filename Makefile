@@ -13,7 +13,7 @@ RUN     ?= notebooks
 BLOG    ?= blog
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test study pack store lab publish benchmark clean clean-cache
+.PHONY: install run test study pack store replicate lab publish benchmark clean clean-cache
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,15 @@ pack: install  ## the study's records so far into records/study (commit them: a 
 
 store: install  ## the finished study's records into records/study, and notebooks/ re-executed from them
 	$(BIN)/python run_series.py --store runs/study
+
+DISJOINT := records/disjoint-study
+
+replicate: install  ## the study's experiments on 15,000 other photos (hours; resumable), then both runs' verdicts side by side
+	test -d data/disjoint || $(BIN)/python data_tools.py disjoint-set ../shared/data/cats-vs-dogs-96px data/disjoint
+	$(BIN)/python run_series.py --config study.yaml --data-root data/disjoint --out runs/disjoint-study --workers $(WORKERS) \
+	  --resume --notebooks 01 02 03 04 05 06 07 99 -p "data_sizes=[1000, 1500]" \
+	  $(if $(wildcard $(DISJOINT)/index.json),--reuse-records $(DISJOINT)) $(ARGS)
+	$(BIN)/python benchmarks/replication.py runs/stored/study runs/disjoint-study
 
 publish: install  ## the stored notebooks as posts; make publish RUN=runs/study BLOG=~/my-blog for a run of your own
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)

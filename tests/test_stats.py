@@ -17,6 +17,7 @@ from unbalanced.stats import (
     BETTER,
     NO_DIFFERENCE,
     PENDING,
+    p_text,
     TOO_FEW,
     WORSE,
     Comparison,
@@ -241,9 +242,13 @@ def test_sentences_state_the_interval_and_the_detectable_difference_and_never_mo
     c = holm([provisional, replace(provisional, remedy="other")])[0]
     text = c.sentence()
     assert text.startswith("Oversampling: +") and "95 % interval" in text and "higher in 5 of 5 paired runs" in text
-    assert f"Holm-adjusted p = {c.p_holm:.3f}: {BETTER}; from its own spread, this run detects" in text and "after Holm's correction over 2." in text
+    assert f"Holm-adjusted {p_text(c.p_holm)}: {BETTER}; from its own spread, this run detects" in text and "after Holm's correction over 2." in text
     null = replace(c, verdict=NO_DIFFERENCE)
     assert "cannot tell it from the baseline" in null.sentence() and BETTER not in null.sentence()
+
+
+def test_p_values_print_as_a_reader_writes_them():
+    assert p_text(0.0461) == "p = 0.046" and p_text(0.0004) == "p < 0.001" and p_text(0.0005) == "p = 0.001"
 
 
 def test_paired_differences_are_remedy_minus_baseline_per_run():

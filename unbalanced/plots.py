@@ -220,7 +220,7 @@ def plot_confusion_matrices(record: Record, target_recall: float, class_names: S
         predicted = (record.trained.test_scores >= t).astype(int)
         matrix = np.array([[np.sum((labels == a) & (predicted == b)) for b in (0, 1)] for a in (0, 1)])
         sns.heatmap(matrix, annot=True, fmt="d", cmap="rocket_r", cbar=False, ax=ax, xticklabels=class_names, yticklabels=class_names)
-        ax.set(title=f"{point}\n(threshold {t:.2f})", xlabel="predicted", ylabel="truth" if ax is axes[0] else "")
+        ax.set(title=f"{point}\n(threshold {t:.3f})", xlabel="predicted", ylabel="truth" if ax is axes[0] else "")
     fig.suptitle(f"{record.label}: test photos, split {record.split_seed}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -208,7 +208,7 @@ class Comparison:
         if not self.judged:
             return self._too_few()
         verdict = f"{NO_DIFFERENCE} (this study cannot tell it from the baseline)" if self.verdict == NO_DIFFERENCE else self.verdict
-        return f"{self._numbers()}; Holm-adjusted p = {self.p_holm:.3f}: {verdict}; {self._power()}."
+        return f"{self._numbers()}; Holm-adjusted {p_text(self.p_holm)}: {verdict}; {self._power()}."
 
     def provisional_sentence(self, secondary: bool = False) -> str:
         """The comparison before any correction, and no verdict: a remedy's, whose correction across all remedies the
@@ -216,9 +216,14 @@ class Comparison:
         if not self.judged:
             return self._too_few()
         if secondary:
-            return f"{self._numbers()}; p = {self.p_value:.3f}, uncorrected: a secondary comparison, outside the summary's verdicts."
-        return (f"{self._numbers()}; p = {self.p_value:.3f} before the correction across all remedies, which the summary "
+            return f"{self._numbers()}; {p_text(self.p_value)}, uncorrected: a secondary comparison, outside the summary's verdicts; {self._power()}."
+        return (f"{self._numbers()}; {p_text(self.p_value)} before the correction across all remedies, which the summary "
                 f"applies; {self._power()}.")  # fmt: skip
+
+
+def p_text(p: float) -> str:
+    """A p-value as a reader writes it: "p = 0.046", or "p < 0.001" where three decimals would print 0.000."""
+    return "p < 0.001" if p < 0.0005 else f"p = {p:.3f}"
 
 
 def signed(x: float) -> str:
