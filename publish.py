@@ -75,8 +75,28 @@ def clean_outputs(outputs: list[Any]) -> list[Any]:
     return kept
 
 
-def prepare(nb: Any, hide_parameters: bool) -> Any:
-    """Return the notebook as a reader should see it: hidden cells out, parameters summarised, noise removed."""
+NOTEBOOK_NAMED = re.compile(r"\b(?:[Tt]he )?(?:first notebook|notebook (\d\d))\b")
+
+
+def name_posts(text: str, titles: dict[str, str]) -> str:
+    """"notebook 06" (or "the first notebook") as a post's reader knows it: by the title of that post."""
+    def title(match: re.Match[str]) -> str:
+        found = titles.get(match.group(1) or "01")
+        return f"the post “{found}”" if found else match.group(0)
+
+    return NOTEBOOK_NAMED.sub(title, text)
+
+
+def prepare(nb: Any, hide_parameters: bool, titles: dict[str, str] | None = None) -> Any:
+    """Return the notebook as a reader should see it: hidden cells out, parameters summarised, noise removed, other
+    notebooks named by their posts' titles."""
+    titles = titles or {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = name_posts(cell.source, titles)
+        for out in cell.get("outputs", []):
+            if "text/markdown" in out.get("data", {}):
+                out["data"]["text/markdown"] = name_posts(out["data"]["text/markdown"], titles)
     cells = []
     for cell in nb.cells:
         tags = set(cell.metadata.get("tags", []))
@@ -154,11 +174,12 @@ def publish(
         raise FileNotFoundError(f"no executed notebooks in {run_folder}: run `python run_series.py --out {run_folder}` first")
     html_dir = html_dir or blog / "html"
     posts: list[tuple[Path, str, str]] = []
+    titles = {p.name[:2]: nbformat.read(p, as_version=4).metadata.get("blog", {}).get("title", "") for p in notebooks}
     for notebook in notebooks:
         nb = nbformat.read(notebook, as_version=4)
         post_name = f"{date.isoformat()}-{slug_of(notebook)}"
         matter = front_matter(nb, notebook, date)
-        prepared = prepare(nb, hide_parameters)
+        prepared = prepare(nb, hide_parameters, {k: v for k, v in titles.items() if v})
         body, figures = export_markdown(prepared, post_name)
         for name, data in figures.items():
             target = blog / assets_dir / name

@@ -231,3 +231,10 @@ def test_the_stored_notebooks_build_as_posts_whose_every_figure_loads(tmp_path: 
         assert "runs/stored" not in page.read_text() and "output_dir" not in page.read_text(), page.name
     states = _image_states(built, pages, tmp_path)
     assert all(found and set(found) == {"ok"} for found in states.values()), states
+
+
+def test_other_notebooks_are_named_by_their_posts_titles():
+    titles = {"01": "Balanced or unbalanced?", "06": "Initial bias and the decision threshold"}
+    assert publish.name_posts("see notebook 06 for the thresholds", titles) == "see the post “Initial bias and the decision threshold” for the thresholds"
+    assert publish.name_posts("(see the first notebook for how)", titles) == "(see the post “Balanced or unbalanced?” for how)"
+    assert publish.name_posts("notebook 42 and notebooks 01", titles) == "notebook 42 and notebooks 01"  # no such post; a plural is left

@@ -127,3 +127,23 @@ def test_a_trend_per_remedy_is_claimed_only_after_holm_over_the_remedies():
     grows, none = Sweep([1, 10], {}, {}, {}, {"oversampling": slope, "class weights": flat}).trend_sentences("ratio")
     assert grows.startswith("Oversampling: its gain over the baseline changes by +0.020 AP per tenfold ratio") and "its gain grows as the ratio rises" in grows
     assert "Holm-adjusted p = 0.400 over 3 remedies: no trend shown" in none
+
+
+def test_the_frozen_setting_says_when_it_lies_at_an_end_of_the_settings_tried():
+    from conftest import fake_record
+
+    from unbalanced.study import frozen_sentence
+    from unbalanced.training import focal_loss
+
+    labels = np.array([0, 0, 1])
+
+    def search(*recipes):
+        return [fake_record(r, s, s, (labels, np.array([0.1, 0.2, 0.9])), (labels, np.array([0.1, 0.2, 0.9]))) for r in recipes for s in (100, 101)]
+
+    grid = [class_weight(3), class_weight(10), class_weight(30)]
+    assert "It is the largest of the 3 settings tried" in frozen_sentence(search(*grid), class_weight(30))
+    assert "It is the smallest of the 3 settings tried" in frozen_sentence(search(*grid), class_weight(3))
+    middle = frozen_sentence(search(*grid), class_weight(10))
+    assert middle == "Frozen for the confirmation: w = 10, the best mean validation AP over 2 tuning runs."
+    focal = [focal_loss(0.25, 2.0), focal_loss(0.75, 2.0), focal_loss(0.75, 1.0)]
+    assert "settings tried" not in frozen_sentence(search(*focal), focal[1])  # two numbers vary: no end to speak of

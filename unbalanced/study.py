@@ -556,3 +556,19 @@ def beside_stored(run_folder: str | Path, stored_folder: str | Path) -> str:
                  " paired runs moves by several hundredths of AP from one run to the next; the stored notebooks give each"
                  " comparison's interval and what it could detect.")  # fmt: skip
     return text
+
+
+def frozen_sentence(search: Sequence[Record], setting: Recipe) -> str:
+    """The tuning phase's choice in words; where the settings tried vary in one number, whether the choice lies at
+    an end of them (the grid may then stop short of a better setting)."""
+    settings = list(dict.fromkeys(r.recipe for r in search))
+    text = f"Frozen for the confirmation: {setting.setting}, the best mean validation AP over {len({r.run for r in search})} tuning runs."
+    varying = [f for f in ("positive_weight", "positive_share", "negatives_per_positive", "augment")
+               if len({getattr(s, f) for s in settings}) > 1]  # fmt: skip
+    if len(settings) > 1 and len(varying) == 1 and all(s.focal == settings[0].focal for s in settings):
+        values = sorted(getattr(s, varying[0]) for s in settings)
+        if getattr(setting, varying[0]) in (values[0], values[-1]):
+            end = "largest" if getattr(setting, varying[0]) == values[-1] else "smallest"
+            text += (f" It is the {end} of the {len(settings)} settings tried, so a setting beyond them might do better on "
+                     "validation; the comparison below is of this one.")  # fmt: skip
+    return text
