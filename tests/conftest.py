@@ -34,8 +34,9 @@ def private_image_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def private_run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Give the stored notebooks, as nbval executes them, a run folder of this session: the summary can then only
-    read what this session's notebooks wrote, never an older run's results."""
+    """Give notebooks that name no run folder (tests execute some with an empty output_dir) a folder of this session,
+    so they read only what this session wrote. The stored notebooks name theirs (runs/stored/<name>, unpacked from
+    records/<name>), which nbval executes them from."""
     folder = tmp_path_factory.mktemp("notebook-runs")
     os.environ[OUTPUT_DIR_ENV] = str(folder)
     return folder
