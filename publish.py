@@ -117,7 +117,12 @@ def prepare(nb: Any, hide_parameters: bool, titles: dict[str, str] | None = None
         cells.append(cell)
     first_md = next((c for c in cells if c.cell_type == "markdown"), None)
     if first_md is not None:  # the title lives in the front matter; the TOC goes after the introduction
-        first_md.source = re.sub(r"\A# .*\n*", "", first_md.source) + "\n\n" + TOC_MARKER
+        intro = re.sub(r"\A# .*\n*", "", first_md.source).rstrip().split("\n\n")
+        if len(intro) > 1 and intro[-1].endswith(":"):  # a paragraph that leads into the next cell stays beside it
+            intro.insert(len(intro) - 1, TOC_MARKER)
+        else:
+            intro.append(TOC_MARKER)
+        first_md.source = "\n\n".join(intro)
     nb.cells = cells
     return nb
 

@@ -238,3 +238,10 @@ def test_other_notebooks_are_named_by_their_posts_titles():
     assert publish.name_posts("see notebook 06 for the thresholds", titles) == "see the post “Initial bias and the decision threshold” for the thresholds"
     assert publish.name_posts("(see the first notebook for how)", titles) == "(see the post “Balanced or unbalanced?” for how)"
     assert publish.name_posts("notebook 42 and notebooks 01", titles) == "notebook 42 and notebooks 01"  # no such post; a plural is left
+
+
+def test_the_table_of_contents_never_separates_a_sentence_from_what_it_introduces():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\nWhy this matters.\n\nCopies of one dog:")])
+    assert publish.prepare(nb, False).cells[0].source == f"Why this matters.\n\n{publish.TOC_MARKER}\n\nCopies of one dog:"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\nWhy this matters.")])
+    assert publish.prepare(nb, False).cells[0].source == f"Why this matters.\n\n{publish.TOC_MARKER}"
