@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .results import MANIFESTS_DIRNAME
+from .results import MANIFESTS_DIRNAME, record_file
 from .storage import PROJECT_ROOT, DataError, json_safe, resolve_path, write_atomic
-from .tasks import RESULTS_DIRNAME, Record, Task, read_record, record_path
+from .tasks import RESULTS_DIRNAME, Record, read_record
 
 FORMAT_VERSION = 1
 STORE_ROOT = PROJECT_ROOT / "records"  # records/<name>/: the run runs/<name> packed
@@ -151,7 +151,7 @@ def _run_records(run_folder: Path, protocol: Mapping[str, Any] | None) -> tuple[
         d = json.loads(path.read_text(encoding="utf-8"))
         if protocol is not None and d["protocol"] != protocol:
             left_out.append(f"{path.name}: made under another protocol than the run's manifests")
-        elif _canonical(d) != path.read_bytes() or record_path(Path("."), Task(record.recipe, record.split_seed, record.seed), record.key).name != path.name:
+        elif _canonical(d) != path.read_bytes() or record_file(record) != path.name:
             left_out.append(f"{path.name}: not as its training wrote it (edited, or named by other code), so no store could give it back")
         else:
             kept[record.key] = d
@@ -214,9 +214,7 @@ def pack(run_folder: Path, store: Path, partial: bool = False) -> Packed:
                         f"first (run_series.py --reuse-records {store} --out {run_folder} --resume ...), or remove the store")  # fmt: skip
     groups: dict[str, list[dict[str, Any]]] = {}
     for d in sorted({**stored, **records}.values(), key=lambda d: (d["split_seed"], d["seed"], d["key"])):
-        recipe = Record.from_json(d).recipe
-        name = record_path(Path("."), Task(recipe, d["split_seed"], d["seed"]), d["key"]).name
-        groups.setdefault(group_of(name), []).append(d)
+        groups.setdefault(group_of(record_file(Record.from_json(d))), []).append(d)
     files: dict[str, bytes] = {f"{name}.json.gz": encode_group(members) for name, members in sorted(groups.items())}
     files |= {f"{MANIFESTS_DIRNAME}/{p.name}": p.read_bytes() for p in manifests}
     for name, data in files.items():  # checked before anything is replaced: the store must give back every byte
@@ -281,9 +279,8 @@ def check_store(store: Path) -> None:
 
 def load_records(store: Path) -> list[Record]:
     """Every record of a store, checked against its index."""
-    check_store(store)
-    return [Record.from_json(d) for name in read_index(store)["files"] if name.endswith(".json.gz")
-            for d in decode_group((store / name).read_bytes(), name)]  # fmt: skip
+    read_index(store)  # a clear error where there is no store
+    return [Record.from_json(d) for d in _stored_records(store).values()]
 
 
 def unpack(store: Path, run_folder: Path) -> Path:
@@ -302,8 +299,7 @@ def unpack(store: Path, run_folder: Path) -> Path:
             files[name] = data
             continue
         for d in decode_group(data, name):
-            record = Record.from_json(d)
-            files[f"{RESULTS_DIRNAME}/{record_path(Path('.'), Task(record.recipe, record.split_seed, record.seed), record.key).name}"] = _canonical(d)
+            files[f"{RESULTS_DIRNAME}/{record_file(Record.from_json(d))}"] = _canonical(d)
     files[MARK] = _canonical({"store": _portable(store), "index_sha256": index_digest(store)})
     _replace_folder(run_folder, files)
     return run_folder
@@ -317,9 +313,8 @@ def seed_run(store: Path, run_folder: Path) -> int:
         return 0
     copied = 0
     for d in _stored_records(store).values():
-        record = Record.from_json(d)
-        path = record_path(resolve_path(run_folder) / RESULTS_DIRNAME, Task(record.recipe, record.split_seed, record.seed), record.key)
-        if read_record(path, record.key) is None:
+        path = resolve_path(run_folder) / RESULTS_DIRNAME / record_file(Record.from_json(d))
+        if read_record(path, d["key"]) is None:
             write_atomic(path, _canonical(d))
             copied += 1
     return copied
@@ -368,8 +363,6 @@ def refuse_training(run_folder: Path, missing: Sequence[str]) -> None:
 
 def check_stored_manifest(run_folder: Path, experiment: str, groups: Mapping[str, tuple[str, Sequence[Record]]]) -> None:
     """In an unpacked run folder: refuse an experiment whose groups (name, role, records) differ from its stored manifest."""
-    from .results import record_file
-
     path = resolve_path(run_folder) / MANIFESTS_DIRNAME / f"{experiment}.json"
     if not path.is_file():
         raise DataError(f"{path} is missing: the stored records hold no experiment {experiment}; store a run that ran it")
