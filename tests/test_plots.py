@@ -103,3 +103,12 @@ def test_confusion_matrices_count_every_test_image_at_each_operating_point():
     assert len(fig.axes) == 4
     for ax in fig.axes:
         assert sum(int(t.get_text()) for t in ax.texts) == len(base[0].test_labels)
+
+
+def test_confusion_matrices_of_several_models_take_one_row_each():
+    base, better = scored_runs(1.0, runs=1)
+    fig = plot_confusion_matrices([base[0], better[0]], 0.8, ["cats", "dogs"], points=("0.5", "best F1 on validation"))
+    assert len(fig.axes) == 4
+    assert [ax.get_title().split(",")[0] for ax in fig.axes] == [base[0].label] * 2 + [better[0].label] * 2
+    for ax in fig.axes:
+        assert sum(int(t.get_text()) for t in ax.texts) == len(base[0].test_labels)

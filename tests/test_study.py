@@ -107,9 +107,10 @@ def test_a_remedy_starts_to_matter_at_its_first_separated_ratio_and_the_counts_s
                                                    (0.1, 0.2, "higher at the rarest ratio than at the most balanced one, against the fall"),
                                                    (-0.1, 0.1, "the interval holds no difference between the two ends, so this run neither confirms")])  # fmt: skip
 def test_a_trend_is_claimed_only_where_its_interval_excludes_zero(low: float, high: float, says: str):
-    change = Comparison("baseline", 5, 5, (low + high) / 2, low, high, 0.04, 0.5, metric="ROC-AUC")
+    change = Comparison("baseline", 5, 5, (low + high) / 2, low, high, 0.04, 0.5, metric="ROC-AUC", se=0.03, df=4.0)
     text = trend_sentence(change, "Baseline ROC-AUC at 1 : 100 minus at 1 : 1")
     assert text.startswith(f"Baseline ROC-AUC at 1 : 100 minus at 1 : 1: {signed((low + high) / 2)} ROC-AUC (95 % interval") and says in text
+    assert f"it would detect about ±{minimum_detectable(0.03, 4.0):.3f} ROC-AUC with 80 % power)" in text
 
 
 def test_the_sweep_says_how_large_a_difference_it_could_detect():
@@ -147,3 +148,28 @@ def test_the_frozen_setting_says_when_it_lies_at_an_end_of_the_settings_tried():
     assert middle == "Frozen for the confirmation: w = 10, the best mean validation AP over 2 tuning runs."
     focal = [focal_loss(0.25, 2.0), focal_loss(0.75, 2.0), focal_loss(0.75, 1.0)]
     assert "settings tried" not in frozen_sentence(search(*focal), focal[1])  # two numbers vary: no end to speak of
+
+
+def _metrics(recall_remedy: list[float], recall_plain: list[float]):
+    import pandas as pd
+
+    rows = [{"model": model, "operating point": point, "recall": r, "precision": 0.2, "accuracy": 0.9}
+            for model, recalls in (("w", recall_remedy), ("baseline", recall_plain))
+            for point in ("0.5", "best F1 on validation") for r in recalls]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("low", "high", "moves", "says"),
+                         [(0.01, 0.05, True, "ranked the dogs better here before the correction; if the summary confirms"),
+                          (-0.05, -0.01, True, "ranked the dogs worse here, so on photos like these it is not worth"),
+                          (-0.02, 0.02, True, "what it does change is where the scores cross 0.5"),
+                          (-0.02, 0.02, False, "nor does it change what the model flags at 0.5")])  # fmt: skip
+def test_a_remedy_notebook_ends_with_advice_its_interval_allows(low: float, high: float, moves: bool, says: str):
+    c = Comparison("w", 40, 40, (low + high) / 2, low, high, 0.04, 0.5, se=0.01, df=39.0, family=6)
+    metrics = _metrics([0.6, 0.8] if moves else [0.0, 0.0], [0.0, 0.0])
+    text = study_module.lessons("class weights", c, metrics, "w", 0.091)
+    assert len(text) == 4 and text[-1].startswith("What to take from it: Class weights ") and says in text[-1]
+    if low < 0 < high:
+        assert f"a true difference of about ±{minimum_detectable(0.01, 39.0, 6):.3f} AP would have shown" in text[-1]
+    too_few = replace(c, splits=1)
+    assert len(study_module.lessons("class weights", too_few, metrics, "w", 0.091)) == 3

@@ -206,22 +206,33 @@ def plot_sweep(x: Sequence[float], ap: Mapping[str, Sequence[Sequence[float]]], 
     return fig
 
 
-def plot_confusion_matrices(record: Record, target_recall: float, class_names: Sequence[str], points: Sequence[str] = ()) -> Any:
-    """The test set's confusion matrix at each operating point of one model (or at the `points` named), a seaborn
-    heatmap each."""
+def plot_confusion_matrices(records: Record | Sequence[Record], target_recall: float, class_names: Sequence[str],
+                            points: Sequence[str] = ()) -> Any:  # fmt: skip
+    """The test set's confusion matrix at each operating point (or at the `points` named) of one model, or of several,
+    one row each: a seaborn heatmap per matrix."""
     import seaborn as sns
 
     plt = _plt()
-    thresholds = thresholds_of(record, target_recall, float(np.mean(record.val_labels)))
-    thresholds = {k: v for k, v in thresholds.items() if k in points} if points else thresholds
-    fig, axes = plt.subplots(1, len(thresholds), figsize=(3.3 * len(thresholds), 3.1))
-    labels = record.test_labels.astype(int)
-    for ax, (point, t) in zip(axes, thresholds.items()):
-        predicted = (record.trained.test_scores >= t).astype(int)
-        matrix = np.array([[np.sum((labels == a) & (predicted == b)) for b in (0, 1)] for a in (0, 1)])
-        sns.heatmap(matrix, annot=True, fmt="d", cmap="rocket_r", cbar=False, ax=ax, xticklabels=class_names, yticklabels=class_names)
-        ax.set(title=f"{point}\n(threshold {t:.3f})", xlabel="predicted", ylabel="truth" if ax is axes[0] else "")
-    fig.suptitle(f"{record.label}: test photos, split {record.split_seed}", fontsize=10)
+    records = [records] if isinstance(records, Record) else list(records)
+    rows = []
+    for record in records:
+        thresholds = thresholds_of(record, target_recall, float(np.mean(record.val_labels)))
+        rows.append((record, {k: v for k, v in thresholds.items() if k in points} if points else thresholds))
+    columns = max(len(t) for _, t in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(3.3 * columns, 3.1 * len(rows)), squeeze=False)
+    for row, (record, thresholds) in zip(axes, rows):
+        labels = record.test_labels.astype(int)
+        for ax, (point, t) in zip(row, thresholds.items()):
+            predicted = (record.trained.test_scores >= t).astype(int)
+            matrix = np.array([[np.sum((labels == a) & (predicted == b)) for b in (0, 1)] for a in (0, 1)])
+            sns.heatmap(matrix, annot=True, fmt="d", cmap="rocket_r", cbar=False, ax=ax, xticklabels=class_names,
+                        yticklabels=class_names)  # fmt: skip
+            title = f"{point}\n(threshold {t:.3f})"
+            ax.set(title=title if len(rows) == 1 else f"{record.label}, {title}", xlabel="predicted",
+                   ylabel="truth" if ax is row[0] else "")  # fmt: skip
+    splits = sorted({r.split_seed for r in records})
+    name = records[0].label if len(records) == 1 else "each model"
+    fig.suptitle(f"{name}: test photos, split {', '.join(map(str, splits))}", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -315,6 +315,7 @@ def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance:
         first = f"This run has too few splits to compare {name} with plain training."
     half, val = "0.5", "best F1 on validation"
     mine, plain = at_point(metrics, model, half, "recall"), at_point(metrics, "baseline", half, "recall")
+    plain_recall = plain
     at_half = ("Neither it nor plain training flags a dog at a threshold of 0.5" if mine == plain == "0.000 ± 0.000" else
                f"At a threshold of 0.5 it finds {mine} of the test dogs, where plain training finds {plain}")  # fmt: skip
     second = (f"{at_half}; at the threshold each model chose on validation the two find {at_point(metrics, model, val, 'recall')} "
@@ -325,7 +326,23 @@ def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance:
              "judge a model of a rare class." if mine == plain else
              f"Accuracy at 0.5 is {mine} against plain training's {plain}; flagging no photo at all would score {1 - chance:.3f}, "
              "which is why accuracy cannot judge a model of a rare class.")  # fmt: skip
-    return [first, second, third]
+    return [first, second, third] + ([advice(name, c, at_point(metrics, model, half, "recall") != plain_recall)]
+                                     if c.judged else [])  # fmt: skip
+
+
+def advice(name: str, comparison: Comparison, moves_threshold: bool) -> str:
+    """What a practitioner takes from one remedy's comparison: only what its interval and power allow."""
+    c, name = comparison, name[:1].upper() + name[1:]
+    if c.low > 0:
+        return (f"What to take from it: {name} ranked the dogs better here before the correction; if the summary confirms "
+                "it, it is worth trying on photos like these, checked on your own with the same paired test.")  # fmt: skip
+    if c.high < 0:
+        return (f"What to take from it: {name} ranked the dogs worse here, so on photos like these it is not worth its "
+                "cost; if plain training flags too few dogs at 0.5, move its threshold instead.")  # fmt: skip
+    rest = ("what it does change is where the scores cross 0.5, and a threshold chosen on validation moves that for plain "
+            "training without retraining." if moves_threshold else "nor does it change what the model flags at 0.5.")  # fmt: skip
+    return (f"What to take from it: {name} buys no measurable gain in ranking here (a true difference of about "
+            f"±{c.detectable:.3f} AP would have shown four times in five); {rest}")
 
 
 def show_code(*functions: Callable[..., Any]) -> None:
@@ -444,7 +461,8 @@ def trend_sentence(change: Comparison, what: str) -> str:
     """A `Sweep.change` in words, set against Buda et al.'s finding that the metric falls as imbalance grows: a fall
     or a rise is claimed only where the interval excludes zero."""
     numbers = (f"{what}: {signed(change.difference)} {change.metric} (95 % interval {signed(change.low)} to "
-               f"{signed(change.high)}, {change.splits} splits, p = {change.p_value:.3f})")  # fmt: skip
+               f"{signed(change.high)}, {change.splits} splits, p = {change.p_value:.3f}"
+               + (f"; it would detect about ±{change.detectable:.3f} {change.metric} with 80 % power)" if change.judged else ")"))  # fmt: skip
     if not change.judged:
         return f"{numbers}: too few splits to tell a trend."
     if change.high < 0:
