@@ -67,8 +67,12 @@ def test_a_study_trains_compares_saves_and_reads_back(tiny_demo_root: Path):
     assert [r.key for r in result.records[("baseline", 14)]] == [r.key for r in base]  # the unbalanced set's records, reused
     assert len(result.ap["baseline"]) == 2 and len(result.gains["w = 3"]) == 2
     assert all(c.verdict != "pending" and not np.isnan(c.p_holm) for c in result.gains["w = 3"])  # corrected at each size
-    sentence = result.sentences(lambda n: f"With {n}")[0]
-    assert sentence.startswith("With 14: W = 3: ") and f"Holm-adjusted p = {result.gains['w = 3'][0].p_holm:.3f}" in sentence
+    sentence = result.sentences(lambda n: f"with {n}")[0]
+    assert sentence.startswith("W = 3, with 14: ") and f"Holm-adjusted p = {result.gains['w = 3'][0].p_holm:.3f}" in sentence
+    secondary = result.sentences(lambda n: f"with {n}", secondary=True)[0]  # uncorrected: its power is too
+    c = result.gains["w = 3"][0]
+    assert "uncorrected" in secondary and "after Holm's correction" not in secondary
+    assert f"about ±{minimum_detectable(c.se, c.df):.3f} AP with 80 % power." in secondary
     change = result.change("baseline", "ROC-AUC")  # 1 : 14 against 1 : 7 over the same test images, paired by run
     assert change.metric == "ROC-AUC" and change.runs == 3 and len(result.values("baseline", "ROC-AUC")) == 2
 
@@ -160,16 +164,47 @@ def _metrics(recall_remedy: list[float], recall_plain: list[float]):
 
 
 @pytest.mark.parametrize(("low", "high", "moves", "says"),
-                         [(0.01, 0.05, True, "ranked the dogs better here before the correction; if the summary confirms"),
-                          (-0.05, -0.01, True, "ranked the dogs worse here, so on photos like these it is not worth"),
-                          (-0.02, 0.02, True, "what it does change is where the scores cross 0.5"),
-                          (-0.02, 0.02, False, "nor does it change what the model flags at 0.5")])  # fmt: skip
-def test_a_remedy_notebook_ends_with_advice_its_interval_allows(low: float, high: float, moves: bool, says: str):
-    c = Comparison("w", 40, 40, (low + high) / 2, low, high, 0.04, 0.5, se=0.01, df=39.0, family=6)
-    metrics = _metrics([0.6, 0.8] if moves else [0.0, 0.0], [0.0, 0.0])
-    text = study_module.lessons("class weights", c, metrics, "w", 0.091)
-    assert len(text) == 4 and text[-1].startswith("What to take from it: Class weights ") and says in text[-1]
+                         [(0.01, 0.05, None, "before the summary's correction, class weights ranked the dogs better here; if the summary's verdict agrees"),
+                          (-0.05, -0.01, None, "before the summary's correction, class weights ranked the dogs worse here; if the summary's verdict agrees"),
+                          (-0.02, 0.02, True, "what it does change is recall at 0.5 (+0.300, 95 % interval +0.200 to +0.400)"),
+                          (-0.02, 0.02, False, "nor does it change recall at 0.5 measurably"),
+                          (-0.02, 0.02, None, "a threshold chosen on validation sets its operating point")])  # fmt: skip
+def test_a_remedy_notebook_ends_with_advice_its_interval_allows(low: float, high: float, moves: bool | None, says: str):
+    c = Comparison("w", 40, 40, (low + high) / 2, low, high, 0.01, 0.5, se=0.01, df=39.0, family=6)
+    at_half = None if moves is None else Comparison("w", 40, 40, 0.3, 0.2, 0.4, 0.001, 0.9) if moves else \
+        Comparison("w", 40, 40, 0.01, -0.05, 0.07, 0.6, 0.5)  # fmt: skip
+    metrics = _metrics([0.6, 0.8], [0.0, 0.0])
+    text = study_module.lessons("class weights", c, metrics, "w", 0.091, at_half=at_half)
+    assert len(text) == 4 and text[-1].startswith("What to take from it: ") and says in text[-1]
     if low < 0 < high:
         assert f"a true difference of about ±{minimum_detectable(0.01, 39.0, 6):.3f} AP would have shown" in text[-1]
+        assert "could easily go unseen" in text[0] and "excludes zero" not in text[0]
+    else:
+        assert "the interval excludes zero (p = 0.010)" in text[0] and "could easily go unseen" not in text[0]
+        assert "before that correction (the summary gives the corrected verdict)" in text[0]
     too_few = replace(c, splits=1)
     assert len(study_module.lessons("class weights", too_few, metrics, "w", 0.091)) == 3
+
+
+def test_a_mean_carried_by_a_few_large_losses_is_said_to_be():
+    metrics = _metrics([0.6, 0.8], [0.0, 0.0])
+    few = Comparison("w", 40, 40, -0.031, -0.055, -0.008, 0.01, 17 / 40, se=0.012, df=39.0, family=6)
+    assert "though it was higher in 17 of 40 paired runs: a minority of large losses carries the mean" in \
+        study_module.lessons("augmentation", few, metrics, "w", 0.091)[0]  # fmt: skip
+    most = replace(few, improvement=7 / 40)
+    assert "minority" not in study_module.lessons("augmentation", most, metrics, "w", 0.091)[0]
+
+
+def test_the_stopping_sentence_counts_trainings_that_stopped_before_the_budget():
+    from conftest import scored_runs
+
+    base, _ = scored_runs(0.0, runs=3)
+    budget, patience = 20, 4
+    protocol = replace(base[0].protocol, epochs=budget, patience=patience)
+    ended = [(budget, budget), (2, 2 + patience), (3, 3 + patience)]  # (kept epoch, epochs run): two stopped early
+    records = [replace(r, protocol=protocol, trained=replace(r.trained, best_epoch=kept, epochs_run=run))
+               for r, (kept, run) in zip(base, ended)]  # fmt: skip
+    text = study_module.stopping_sentence({"plain training": records, "again": records[:1]})
+    assert text == (f"Every training had at most {budget} epochs and stopped after {patience} without a better validation AP, "
+                    f"keeping its best epoch: plain training, a mean kept epoch of {(budget + 5) / 3:.1f}, stopped early in "
+                    f"2 of 3; again, a mean kept epoch of {budget:.1f}, stopped early in 0 of 1.")  # fmt: skip

@@ -193,9 +193,10 @@ class Comparison:
         return (f"{self.remedy[:1].upper() + self.remedy[1:]}: {signed(self.difference)} {self.metric} (95 % interval {signed(self.low)} to {signed(self.high)}, "
                 f"before correction), higher in {self.wins} of {self.runs} paired runs")  # fmt: skip
 
-    def _power(self) -> str:
-        over = f" after Holm's correction over {self.family}" if self.family > 1 else ""
-        return (f"from its own spread, this run detects a true difference of about ±{self.detectable:.3f} {self.metric} "
+    def _power(self, uncorrected: bool = False) -> str:
+        over = f" after Holm's correction over {self.family}" if self.family > 1 and not uncorrected else ""
+        reach = minimum_detectable(self.se, self.df) if uncorrected else self.detectable
+        return (f"from its own spread, this run detects a true difference of about ±{reach:.3f} {self.metric} "
                 f"with 80 % power{over}")  # fmt: skip
 
     def _too_few(self) -> str:
@@ -216,7 +217,7 @@ class Comparison:
         if not self.judged:
             return self._too_few()
         if secondary:
-            return f"{self._numbers()}; {p_text(self.p_value)}, uncorrected: a secondary comparison, outside the summary's verdicts; {self._power()}."
+            return f"{self._numbers()}; {p_text(self.p_value)}, uncorrected: a secondary comparison, outside the summary's verdicts; {self._power(uncorrected=True)}."
         return (f"{self._numbers()}; {p_text(self.p_value)} before the correction across all remedies, which the summary "
                 f"applies; {self._power()}.")  # fmt: skip
 

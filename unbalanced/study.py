@@ -39,6 +39,7 @@ from .stats import (
     compare,
     contrast,
     holm,
+    p_text,
     paired_differences,
     score_of,
     signed,
@@ -297,28 +298,35 @@ def original_sentence(name: str) -> str:
             f"accuracy of {o['accuracy']:.3f} at 0.5.")
 
 
-def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float, setting: str = "") -> list[str]:
+def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance: float, setting: str = "",
+            at_half: Comparison | None = None) -> list[str]:  # fmt: skip
     """A remedy notebook's closing, from its results: the ranking against plain training with its interval and
-    detectable difference, what the remedy does at 0.5 and at the threshold chosen on validation, and accuracy's
-    lesson."""
+    detectable difference, what the remedy does at 0.5 and at the threshold chosen on validation, accuracy's lesson,
+    and what to take from it (`at_half`: its paired comparison in recall at 0.5, where the notebook made one)."""
     c, setting = comparison, f" at its frozen setting ({setting})" if setting else ""
     if c.judged:
-        reading = (f"the interval excludes zero, so here it ranked the dogs {'better' if c.difference > 0 else 'worse'} than "
-                   "plain training before that correction (the summary gives the corrected verdict)" if c.low > 0 or c.high < 0
-                   else "the interval includes zero, so this run cannot tell the two apart")  # fmt: skip
-        first = (f"Does training with {name} help the model rank the dogs? Training with {name}{setting} differs from plain "
-                 f"training by a mean of {signed(c.difference)} test AP (95 % interval {signed(c.low)} to {signed(c.high)}, before "
-                 f"the summary's correction across the remedies): {reading}. True differences smaller than about "
-                 f"±{c.detectable:.3f} could easily go unseen in this run (80 % power, counting the summary's correction over "
-                 f"{c.family} remedies, which the interval does not).")  # fmt: skip
+        excludes = c.low > 0 or c.high < 0
+        reading = (f"the interval excludes zero ({p_text(c.p_value)}), so here it ranked the dogs "
+                   f"{'better' if c.difference > 0 else 'worse'} than plain training before that correction (the summary "
+                   "gives the corrected verdict)" if excludes else "the interval includes zero, so this run cannot tell the two apart")  # fmt: skip
+        share = c.improvement if c.difference > 0 else 1 - c.improvement
+        if excludes and share < 0.65:  # the mean's side won barely more than half the runs: a few large ones carry it
+            reading += (f", though it was higher in {c.wins} of {c.runs} paired runs: a minority of large "
+                        f"{'gains' if c.difference > 0 else 'losses'} carries the mean")  # fmt: skip
+        power = (f"True differences smaller than about ±{c.detectable:.3f} could easily go unseen in this run (80 % power, "
+                 f"counting the summary's correction over {c.family} remedies, which the interval does not)." if not excludes else
+                 f"From its own spread, this run would find a true difference of about ±{c.detectable:.3f} four times in five "
+                 f"after the summary's correction over {c.family} remedies.")  # fmt: skip
+        first = (f"Does training with {name} help the model rank the dogs? Training with {name}{setting} differs from plain training by "
+                 f"a mean of {signed(c.difference)} test AP (95 % interval {signed(c.low)} to {signed(c.high)}, before the "
+                 f"summary's correction across the remedies): {reading}. {power}")  # fmt: skip
     else:
         first = f"This run has too few splits to compare {name} with plain training."
     half, val = "0.5", "best F1 on validation"
     mine, plain = at_point(metrics, model, half, "recall"), at_point(metrics, "baseline", half, "recall")
-    plain_recall = plain
-    at_half = ("Neither it nor plain training flags a dog at a threshold of 0.5" if mine == plain == "0.000 ± 0.000" else
-               f"At a threshold of 0.5 it finds {mine} of the test dogs, where plain training finds {plain}")  # fmt: skip
-    second = (f"{at_half}; at the threshold each model chose on validation the two find {at_point(metrics, model, val, 'recall')} "
+    at_0_5 = ("Neither it nor plain training flags a dog at a threshold of 0.5" if mine == plain == "0.000 ± 0.000" else
+              f"At a threshold of 0.5 it finds {mine} of the test dogs, where plain training finds {plain}")  # fmt: skip
+    second = (f"{at_0_5}; at the threshold each model chose on validation the two find {at_point(metrics, model, val, 'recall')} "
               f"and {at_point(metrics, 'baseline', val, 'recall')}, at precisions of {at_point(metrics, model, val, 'precision')} "
               f"and {at_point(metrics, 'baseline', val, 'precision')}.")  # fmt: skip
     mine, plain = at_point(metrics, model, half, "accuracy"), at_point(metrics, "baseline", half, "accuracy")
@@ -326,23 +334,42 @@ def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance:
              "judge a model of a rare class." if mine == plain else
              f"Accuracy at 0.5 is {mine} against plain training's {plain}; flagging no photo at all would score {1 - chance:.3f}, "
              "which is why accuracy cannot judge a model of a rare class.")  # fmt: skip
-    return [first, second, third] + ([advice(name, c, at_point(metrics, model, half, "recall") != plain_recall)]
-                                     if c.judged else [])  # fmt: skip
+    return [first, second, third] + ([advice(name, c, at_half)] if c.judged else [])
 
 
-def advice(name: str, comparison: Comparison, moves_threshold: bool) -> str:
-    """What a practitioner takes from one remedy's comparison: only what its interval and power allow."""
-    c, name = comparison, name[:1].upper() + name[1:]
+def advice(name: str, comparison: Comparison, at_half: Comparison | None = None) -> str:
+    """What a practitioner takes from one remedy's comparison: only what its interval, its power and (`at_half`) its
+    paired recall at 0.5 allow, and never the summary's corrected verdict before the summary draws it."""
+    c, capital = comparison, name[:1].upper() + name[1:]
     if c.low > 0:
-        return (f"What to take from it: {name} ranked the dogs better here before the correction; if the summary confirms "
-                "it, it is worth trying on photos like these, checked on your own with the same paired test.")  # fmt: skip
+        return (f"What to take from it: before the summary's correction, {name} ranked the dogs better here; if the "
+                "summary's verdict agrees, it is worth trying on photos like these, checked on your own with the same "
+                "paired test.")  # fmt: skip
     if c.high < 0:
-        return (f"What to take from it: {name} ranked the dogs worse here, so on photos like these it is not worth its "
-                "cost; if plain training flags too few dogs at 0.5, move its threshold instead.")  # fmt: skip
-    rest = ("what it does change is where the scores cross 0.5, and a threshold chosen on validation moves that for plain "
-            "training without retraining." if moves_threshold else "nor does it change what the model flags at 0.5.")  # fmt: skip
-    return (f"What to take from it: {name} buys no measurable gain in ranking here (a true difference of about "
+        return (f"What to take from it: before the summary's correction, {name} ranked the dogs worse here; if the "
+                "summary's verdict agrees, it is not worth its cost on photos like these, and a threshold chosen on "
+                "validation is the way to flag more dogs.")  # fmt: skip
+    if at_half is not None and at_half.judged and at_half.low == at_half.low and (at_half.low > 0 or at_half.high < 0):
+        rest = (f"what it does change is recall at 0.5 ({signed(at_half.difference)}, 95 % interval {signed(at_half.low)} to "
+                f"{signed(at_half.high)}), which a threshold chosen on validation changes for plain training without "
+                "retraining.")  # fmt: skip
+    elif at_half is not None and at_half.judged and at_half.low == at_half.low:
+        rest = "nor does it change recall at 0.5 measurably."
+    else:
+        rest = "a threshold chosen on validation sets its operating point, as it does plain training's."
+    return (f"What to take from it: {capital} buys no measurable gain in ranking here (a true difference of about "
             f"±{c.detectable:.3f} AP would have shown four times in five); {rest}")
+
+
+def stopping_sentence(groups: Mapping[str, Sequence[Record]]) -> str:
+    """How the trainings ended under the budget and early stopping on validation AP: per group, the mean kept epoch
+    and how many stopped before the budget ran out (a remedy can change when training stops, not only where)."""
+    first = next(iter(groups.values()))[0].protocol
+    parts = [f"{name}, a mean kept epoch of {np.mean([r.trained.best_epoch for r in records]):.1f}, stopped early in "
+             f"{sum(r.trained.epochs_run < r.protocol.epochs for r in records)} of {len(records)}"
+             for name, records in groups.items()]  # fmt: skip
+    return (f"Every training had at most {first.epochs} epochs and stopped after {first.patience} without a better "
+            f"validation AP, keeping its best epoch: {'; '.join(parts)}.")
 
 
 def show_code(*functions: Callable[..., Any]) -> None:
@@ -382,8 +409,9 @@ class Sweep:
 
     def sentences(self, name_x: Callable[[Any], str], secondary: bool = False) -> list[str]:
         """Each remedy's comparison at each x, in words: with its verdict, or (secondary) its numbers alone."""
-        return [f"{name_x(x)}: {c.provisional_sentence(secondary=True) if secondary else c.sentence()}"
-                for comparisons in self.gains.values() for x, c in zip(self.x, comparisons)]  # fmt: skip
+        named = [(replace(c, remedy=f"{c.remedy}, {name_x(x)}")) for comparisons in self.gains.values()
+                 for x, c in zip(self.x, comparisons)]  # fmt: skip
+        return [c.provisional_sentence(secondary=True) if secondary else c.sentence() for c in named]
 
     def onsets(self, name_x: Callable[[Any], str], unit: str = "value") -> list[str]:
         """For each remedy, the first x at which Holm's correction separates it from the baseline (where it starts to
