@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -155,8 +157,37 @@ def cluster_for(args: argparse.Namespace, plan: list[Any]) -> Iterator[None]:
             cluster.close()
 
 
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM (`kill`, a job scheduler's stop) ends a run as Ctrl-C does, and so does SIGINT where a background start
+    (`nohup ... &` from a script) left it ignored; the handlers before are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop), signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse arguments, run the series, print a summary; return the exit status (130 after Ctrl-C)."""
+    """Entry point: parse arguments, run the series, print a summary; return the exit status (130 after Ctrl-C or
+    SIGTERM)."""
+    try:
+        with stopped_by_signals():
+            return _main(argv)
+    except KeyboardInterrupt:  # one that lands while the handlers are being set
+        print("interrupted; nothing half-written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from unbalanced.locks import FolderInUse

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 import nbformat
@@ -167,11 +168,16 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_NAME}
 
 
-def _start(notebooks: tuple[Path, Path], out: Path, marker: Path, wait_s: float) -> subprocess.Popen:
+def _start(notebooks: tuple[Path, Path], out: Path, marker: Path, wait_s: float, preexec: Any = as_at_a_terminal) -> subprocess.Popen:
     args = [sys.executable, str(Path(run_series.__file__)), "--notebooks", *map(str, notebooks), "--out", str(out),
             "-p", f"marker={marker}", "-p", f"wait_s={wait_s}"]  # fmt: skip
     return subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=as_at_a_terminal)  # fmt: skip
+                            preexec_fn=preexec)  # fmt: skip
+
+
+def _as_in_the_background() -> None:
+    """Popen's preexec_fn for a run started as `nohup ... &` from a script starts: with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
@@ -212,6 +218,19 @@ def test_ctrl_c_stops_the_run_with_130_wherever_it_lands_and_changes_nothing(not
     assert proc.returncode == 130, output[-2000:]
     assert _snapshot(out) == before  # nothing half-written, nothing earlier changed, the second notebook never ran
     assert not list(out.glob(".*partial*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sent", "preexec"), [(signal.SIGTERM, as_at_a_terminal), (signal.SIGINT, _as_in_the_background)],
+                         ids=["SIGTERM", "SIGINT started in the background"])  # fmt: skip
+def test_sigterm_or_a_background_sigint_stops_the_run_as_ctrl_c_does(notebooks, tmp_path: Path, sent: int, preexec: Any):
+    out, marker = tmp_path / "run", tmp_path / "marker"
+    proc = _start(notebooks, out, marker, wait_s=600, preexec=preexec)
+    _wait_for(marker.exists, proc, "the first notebook's cells ran")
+    os.killpg(proc.pid, sent)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output[-2000:]
+    assert not (out / "first.ipynb").exists() and not list(out.glob(".*partial*"))
 
 
 @pytest.mark.slow
