@@ -205,7 +205,8 @@ class Comparison:
     def sentence(self) -> str:
         """The verdict in words, numbers and detectable difference included: nothing beyond the interval and Holm."""
         if self.verdict == IDENTICAL:
-            return f"{self.remedy}: {IDENTICAL} (the same models in every paired run), so it is left out of Holm's correction."
+            return (f"{self.remedy[:1].upper() + self.remedy[1:]}: {IDENTICAL} (the same models in every paired run), so it is "
+                    "left out of Holm's correction.")
         if not self.judged:
             return self._too_few()
         verdict = f"{NO_DIFFERENCE} (this study cannot tell it from the baseline)" if self.verdict == NO_DIFFERENCE else self.verdict
@@ -355,6 +356,6 @@ def comparison_table(comparisons: Sequence[Comparison]) -> object:
              "95 % interval (before correction)": f"{signed(c.low)} to {signed(c.high)}" if c.judged else "n/a",
              "detectable (80 % power)": f"±{c.detectable:.3f}" if c.judged else "n/a",
              "higher in": f"{c.wins} of {c.runs}" if c.runs else "n/a",
-             "Holm p": f"{c.p_holm:.3f}" if c.judged and c.verdict != PENDING else "n/a",
+             "Holm p": p_text(c.p_holm).removeprefix("p = ").removeprefix("p ") if c.judged and c.verdict != PENDING else "n/a",
              "verdict": c.verdict} for c in comparisons]  # fmt: skip
     return pd.DataFrame(rows).set_index("remedy")

@@ -429,8 +429,8 @@ class Sweep:
                 continue
             (x, c), rest = separated[0], separated[1:]
             others = f"; at no other {unit}" if not rest else "; also at " + ", ".join(f"{name_x(y)} ({d.verdict.split()[0]})" for y, d in rest)
-            out.append(f"{name} is first separated from the baseline at {name_x(x)}: {c.verdict}, {signed(c.difference)} AP, Holm-adjusted p = "
-                       f"{c.p_holm:.3f}{others}.")  # fmt: skip
+            out.append(f"{name} is first separated from the baseline at {name_x(x)}: {c.verdict}, {signed(c.difference)} AP, Holm-adjusted "
+                       f"{p_text(c.p_holm)}{others}.")  # fmt: skip
         return out
 
     def separable(self) -> tuple[float, float]:
@@ -460,9 +460,9 @@ class Sweep:
             reading = ("no trend shown" if c.verdict not in (BETTER, WORSE) else
                        f"its gain grows as the {unit} rises" if c.difference > 0 else f"its gain shrinks as the {unit} rises")  # fmt: skip
             out.append(f"{name[:1].upper() + name[1:]}: its gain over the baseline changes by {signed(c.difference)} AP per tenfold "
-                       f"{unit} (95 % interval {signed(c.low)} to {signed(c.high)}); Holm-adjusted p = {c.p_holm:.3f} over "
+                       f"{unit} (95 % interval {signed(c.low)} to {signed(c.high)}); Holm-adjusted {p_text(c.p_holm)} over "
                        f"{c.family} remed{'ies' if c.family != 1 else 'y'}: {reading}; from its own spread this run detects a "
-                       f"trend of about ±{c.detectable:.3f} with 80 % power.")  # fmt: skip
+                       f"trend of about ±{c.detectable:.3f} AP with 80 % power.")  # fmt: skip
         return out
 
     def verdict_counts(self) -> dict[str, dict[str, int]]:
@@ -489,7 +489,7 @@ def trend_sentence(change: Comparison, what: str) -> str:
     """A `Sweep.change` in words, set against Buda et al.'s finding that the metric falls as imbalance grows: a fall
     or a rise is claimed only where the interval excludes zero."""
     numbers = (f"{what}: {signed(change.difference)} {change.metric} (95 % interval {signed(change.low)} to "
-               f"{signed(change.high)}, {change.splits} splits, p = {change.p_value:.3f}"
+               f"{signed(change.high)}, {change.splits} splits, {p_text(change.p_value)}"
                + (f"; it would detect about ±{change.detectable:.3f} {change.metric} with 80 % power)" if change.judged else ")"))  # fmt: skip
     if not change.judged:
         return f"{numbers}: too few splits to tell a trend."
