@@ -39,6 +39,7 @@ from unbalanced.stats import (
     compare,
     comparison_table,
     holm,
+    p_text,
     paired_differences,
     signed,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "focal_loss",
     "format_mean_sd",
     "holm",
+    "p_text",
     "initial_output_bias",
     "long_table",
     "more_positives",

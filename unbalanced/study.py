@@ -32,6 +32,7 @@ from .results import (
 from .runtime import progress, start_tensorflow, with_settings
 from .splits import UNBALANCED, SplitCounts, split_table
 from .stats import (
+    ALPHA,
     BETTER,
     IDENTICAL,
     WORSE,
@@ -287,10 +288,11 @@ ORIGINAL_POST = {  # the original post's test results at 0.5 (one run, four epoc
 
 def original_sentence(name: str) -> str:
     """What the original post reported for this model at 0.5 (one run of four epochs), restated."""
-    if name == "class weights":  # its printed test figures came from its balanced model; its own figure showed this one
+    if name == "class weights":  # its printed test figures are another model's (`model_balanced.evaluate`); its own figure showed this one
         return ("The original post trained its class-weights model (w = 10) once, for four epochs on 64-pixel photos, and "
                 "concluded from its confusion matrix that the weighting overshoots, calling many cats dogs at 0.5; the test "
-                "figures it printed beside that (no dog found, accuracy 0.909) came from its balanced model by mistake.")  # fmt: skip
+                "figures it printed beside that (no dog found, accuracy 0.909) are not that model's: its code evaluates "
+                "another model there, and the figures are its unbalanced model's.")  # fmt: skip
     o = ORIGINAL_POST[name]
     found = f"found {100 * o['recall']:.0f} % of the test dogs" if o["recall"] else "found no test dog"
     precision = f" at a precision of {o['precision']:.3f}" if "precision" in o else ""
@@ -306,13 +308,20 @@ def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance:
     c, setting = comparison, f" at its frozen setting ({setting})" if setting else ""
     if c.judged:
         excludes = c.low > 0 or c.high < 0
-        reading = (f"the interval excludes zero ({p_text(c.p_value)}), so here it ranked the dogs "
-                   f"{'better' if c.difference > 0 else 'worse'} than plain training before that correction (the summary "
-                   "gives the corrected verdict)" if excludes else "the interval includes zero, so this run cannot tell the two apart")  # fmt: skip
+        direction = "better" if c.difference > 0 else "worse"
+        if settled(c):
+            reading = (f"the interval excludes zero by so much ({p_text(c.p_value)}, under 0.05 even multiplied by the "
+                       f"{c.family} remedies) that the summary's correction keeps it whatever the others show: it ranks the "
+                       f"dogs {direction} than plain training")  # fmt: skip
+        elif excludes:
+            reading = (f"the interval excludes zero before that correction ({p_text(c.p_value)}), but not by enough to be sure "
+                       f"it survives the correction over {c.family} remedies; the summary gives the verdict")  # fmt: skip
+        else:
+            reading = "the interval includes zero, so this run cannot tell the two apart"
         share = c.improvement if c.difference > 0 else 1 - c.improvement
         if excludes and share < 0.65:  # the mean's side won barely more than half the runs: a few large ones carry it
-            reading += (f", though it was higher in {c.wins} of {c.runs} paired runs: a minority of large "
-                        f"{'gains' if c.difference > 0 else 'losses'} carries the mean")  # fmt: skip
+            reading += (f" (though it was higher in {c.wins} of {c.runs} paired runs: the mean rests on large "
+                        f"{'gains' if c.difference > 0 else 'losses'} in some runs)")  # fmt: skip
         power = (f"True differences smaller than about ±{c.detectable:.3f} could easily go unseen in this run (80 % power, "
                  f"counting the summary's correction over {c.family} remedies, which the interval does not)." if not excludes else
                  f"From its own spread, this run would find a true difference of about ±{c.detectable:.3f} four times in five "
@@ -337,18 +346,28 @@ def lessons(name: str, comparison: Comparison, metrics: Any, model: str, chance:
     return [first, second, third] + ([advice(name, c, at_half)] if c.judged else [])
 
 
+def settled(comparison: Comparison) -> bool:
+    """Whether a remedy's verdict is certain before the summary's Holm correction: Bonferroni's bound on its Holm-adjusted
+    p, family × p, is already below the level, so no result of the other remedies can undo it."""
+    c = comparison
+    return c.judged and (c.low > 0 or c.high < 0) and c.family * c.p_value < ALPHA
+
+
 def advice(name: str, comparison: Comparison, at_half: Comparison | None = None) -> str:
     """What a practitioner takes from one remedy's comparison: only what its interval, its power and (`at_half`) its
-    paired recall at 0.5 allow, and never the summary's corrected verdict before the summary draws it."""
+    paired recall at 0.5 allow; a verdict only where the summary's correction cannot undo it (`settled`)."""
     c, capital = comparison, name[:1].upper() + name[1:]
-    if c.low > 0:
-        return (f"What to take from it: before the summary's correction, {name} ranked the dogs better here; if the "
-                "summary's verdict agrees, it is worth trying on photos like these, checked on your own with the same "
-                "paired test.")  # fmt: skip
-    if c.high < 0:
-        return (f"What to take from it: before the summary's correction, {name} ranked the dogs worse here; if the "
-                "summary's verdict agrees, it is not worth its cost on photos like these, and a threshold chosen on "
-                "validation is the way to flag more dogs.")  # fmt: skip
+    if settled(c) and c.difference > 0:
+        return (f"What to take from it: on photos like these {name} ranks the rare class better than plain training; "
+                "it is worth trying on yours, checked with the same paired test.")  # fmt: skip
+    if settled(c):
+        return (f"What to take from it: on photos like these {name} costs ranking; to flag more dogs, choose plain "
+                "training's threshold on validation instead.")  # fmt: skip
+    if c.low > 0 or c.high < 0:
+        return (f"What to take from it: {name} may {'help' if c.difference > 0 else 'cost'} a little ranking, which only "
+                "the summary's correction across the remedies can confirm or dismiss; here it shows no gain to adopt it for."
+                if c.difference < 0 else f"What to take from it: {name} may help ranking a little, which only the summary's "
+                "correction across the remedies can confirm or dismiss.")  # fmt: skip
     if at_half is not None and at_half.judged and at_half.low == at_half.low and (at_half.low > 0 or at_half.high < 0):
         rest = (f"what it does change is recall at 0.5 ({signed(at_half.difference)}, 95 % interval {signed(at_half.low)} to "
                 f"{signed(at_half.high)}), which a threshold chosen on validation changes for plain training without "
@@ -467,8 +486,8 @@ class Sweep:
 
     def verdict_counts(self) -> dict[str, dict[str, int]]:
         """How many x each remedy is better than, worse than, or not separated from the baseline at."""
-        return {name: {v: sum(c.verdict == v for c in comparisons) for v in (BETTER, WORSE)}
-                | {"not separated": sum(c.verdict not in (BETTER, WORSE) for c in comparisons)}
+        return {name: {v: sum(c.verdict == v for c in comparisons) for v in (BETTER, WORSE, IDENTICAL)}
+                | {"not separated": sum(c.verdict not in (BETTER, WORSE, IDENTICAL) for c in comparisons)}
                 for name, comparisons in self.gains.items()}  # fmt: skip
 
     def values(self, name: str, metric: str = "AP") -> list[list[float]]:
@@ -504,7 +523,8 @@ def reliability_sentence(counts: Mapping[str, Mapping[str, int]], reported: str 
     """Each remedy's verdicts counted over a sweep, set against the remedy Buda et al. found most reliable: a count of
     verdicts against the baseline, not a test between remedies, and said to be so."""
     total = sum(next(iter(counts.values())).values()) if counts else 0
-    parts = "; ".join(f"{name} better at {c[BETTER]}, worse at {c[WORSE]}, not separated at {c['not separated']}" for name, c in counts.items())
+    parts = "; ".join(f"{name} better at {c[BETTER]}, worse at {c[WORSE]}, not separated at {c['not separated']}"
+                      + (f", the baseline itself at {c[IDENTICAL]}" if c.get(IDENTICAL) else "") for name, c in counts.items())  # fmt: skip
     head = f"{BUDA} found {reported} the most reliable remedy. Here, over {total} {unit}s: {parts}."
     most = max((c[BETTER] for c in counts.values()), default=0)
     if most == 0:
