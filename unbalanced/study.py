@@ -363,11 +363,12 @@ def advice(name: str, comparison: Comparison, at_half: Comparison | None = None)
     if settled(c):
         return (f"What to take from it: on photos like these {name} costs ranking; to flag more dogs, choose plain "
                 "training's threshold on validation instead.")  # fmt: skip
-    if c.low > 0 or c.high < 0:
-        return (f"What to take from it: {name} may {'help' if c.difference > 0 else 'cost'} a little ranking, which only "
-                "the summary's correction across the remedies can confirm or dismiss; here it shows no gain to adopt it for."
-                if c.difference < 0 else f"What to take from it: {name} may help ranking a little, which only the summary's "
-                "correction across the remedies can confirm or dismiss.")  # fmt: skip
+    if c.high < 0:
+        return (f"What to take from it: {name} may cost a little ranking, which only the summary's correction across the "
+                "remedies can confirm or dismiss; here it shows no gain to adopt it for.")  # fmt: skip
+    if c.low > 0:
+        return (f"What to take from it: {name} may help ranking a little, which only the summary's correction across the "
+                "remedies can confirm or dismiss.")  # fmt: skip
     if at_half is not None and at_half.judged and at_half.low == at_half.low and (at_half.low > 0 or at_half.high < 0):
         rest = (f"what it does change is recall at 0.5 ({signed(at_half.difference)}, 95 % interval {signed(at_half.low)} to "
                 f"{signed(at_half.high)}), which a threshold chosen on validation changes for plain training without "
