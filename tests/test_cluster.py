@@ -90,8 +90,10 @@ def test_ctrl_c_stops_a_cluster_run_leaves_nothing_half_written_and_no_worker_be
     import psutil
 
     out, tag = tmp_path / "run", uuid.uuid4().hex
+    # 60 epochs without early stopping: a training takes seconds, so the first ends soon and the next ones are
+    # under way when the signal goes, and the ten of them cannot all finish before it
     args = [sys.executable, str(Path(run_series.__file__)), "--notebooks", "02", "--out", str(out), "--workers", "2", *SMALL,
-            "-p", "epochs=2000", "-p", "patience=0"]  # fmt: skip
+            "-p", "epochs=60", "-p", "patience=0"]  # fmt: skip
     proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=as_at_a_terminal,
                             env={**os.environ, "UNBALANCED_TEST_TAG": tag})  # fmt: skip
     deadline = time.monotonic() + 300

@@ -27,25 +27,6 @@ def _records(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_series_and_its_summary_on_demo_images(tmp_path: Path):
-    """The remedy notebooks are re-executed by nbval on real photos; here the runner's plumbing: the baseline trained
-    once and read back, manifests written, and the summary reading them and training its data-size reference."""
-    assert run_series.main(["--notebooks", "01", "02", "06", "99", "--data-root", "demo", "--out", str(tmp_path), *SMALL,
-                            "-p", "data_sizes=[20, 40, 60]"]) == 0  # fmt: skip
-    manifests = sorted(p.stem for p in (tmp_path / "experiments").glob("*.json"))
-    assert manifests == ["01_balanced_vs_unbalanced", "02_class_weights", "06_bias_and_threshold"]
-    baseline = [name for name in _records(tmp_path) if name.startswith("baseline_split")]
-    assert len(baseline) == 3  # trained once, read back by every later notebook
-    record = json.loads((tmp_path / "results" / baseline[0]).read_text())
-    assert record["protocol"]["steps_per_epoch"] == 3 and record["updates"] == 3 * record["best_epoch"]  # ceil(48 / 16)
-    assert len([name for name in _records(tmp_path) if "_20to" in name or "_60to" in name]) == 2 * 2 * 3  # 40 is the default size
-    summary = (tmp_path / "99_summary.ipynb").read_text()
-    for name in ("class weights", "initial bias", "more positives", "balanced, same size", "holm-adjusted p"):
-        assert name in summary.lower()
-    assert "synthetic demo images" in (tmp_path / FIRST.name).read_text()
-
-
-@pytest.mark.slow
 def test_two_runs_with_one_seed_write_byte_identical_records(tmp_path: Path):
     for name in ("a", "b"):
         assert run_series.main(["--notebooks", "01", "04", "--data-root", "demo", "--out", str(tmp_path / name), *SMALL]) == 0
@@ -105,19 +86,35 @@ def _text_outputs(path: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_finished_run_is_stored_and_its_notebooks_re_execute_from_the_records_alone(tmp_path: Path, monkeypatch, capsys):
+def test_a_series_on_demo_images_is_stored_and_its_notebooks_re_execute_from_the_records_alone(tmp_path: Path, monkeypatch, capsys):
+    """The remedy notebooks are re-executed by nbval on real photos; here the runner's plumbing, end to end: the
+    baseline trained once and read back, manifests written, the summary reading them and training its data-size
+    reference; then the run stored, its notebooks re-executed from the records alone, and a later run set beside it."""
     import unbalanced.runner.plan as plan_module
     import unbalanced.store as store
 
     series = tmp_path / "notebooks"
     series.mkdir()
-    for name in ("01_balanced_vs_unbalanced.ipynb", "02_class_weights.ipynb", "99_summary.ipynb"):
+    for name in ("01_balanced_vs_unbalanced.ipynb", "02_class_weights.ipynb", "06_bias_and_threshold.ipynb", "99_summary.ipynb"):
         shutil.copy(NOTEBOOK_DIR / name, series / name)
     monkeypatch.setattr(plan_module, "NOTEBOOK_DIR", series)
     monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
     monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
-    run = tmp_path / "demo"
-    assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, "-p", "data_sizes=[20, 40]"]) == 0
+    run, sizes = tmp_path / "demo", ["-p", "data_sizes=[20, 40, 60]"]
+    assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, *sizes]) == 0
+
+    manifests = sorted(p.stem for p in (run / "experiments").glob("*.json"))
+    assert manifests == ["01_balanced_vs_unbalanced", "02_class_weights", "06_bias_and_threshold"]
+    baseline = [name for name in _records(run) if name.startswith("baseline_split")]
+    assert len(baseline) == 3  # trained once, read back by every later notebook
+    record = json.loads((run / "results" / baseline[0]).read_text())
+    assert record["protocol"]["steps_per_epoch"] == 3 and record["updates"] == 3 * record["best_epoch"]  # ceil(48 / 16)
+    assert len([name for name in _records(run) if "_20to" in name or "_60to" in name]) == 2 * 2 * 3  # 40 is the default size
+    summary = (run / "99_summary.ipynb").read_text()
+    for name in ("class weights", "initial bias", "more positives", "balanced, same size", "holm-adjusted p"):
+        assert name in summary.lower()
+    assert "synthetic demo images" in (run / FIRST.name).read_text()
+
     assert run_series.main(["--store", str(run)]) == 0  # in a kernel that trains nothing: the folder refuses to
     digest = store.index_digest(tmp_path / "records" / "demo")
     for path in sorted(series.glob("*.ipynb")):
@@ -126,5 +123,5 @@ def test_a_finished_run_is_stored_and_its_notebooks_re_execute_from_the_records_
         assert nb.metadata.papermill.parameters["output_dir"] == str(tmp_path / "stored" / "demo")
         assert _text_outputs(path) == _text_outputs(run / path.name), path.name  # every figure the run showed, from the records
     capsys.readouterr()
-    assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, "-p", "data_sizes=[20, 40]", "--resume"]) == 0
+    assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, *sizes, "--resume"]) == 0
     assert "Beside the stored study: this run (3 paired runs, at most 2 epochs)" in capsys.readouterr().out

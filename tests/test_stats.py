@@ -25,10 +25,12 @@ from unbalanced.stats import (
     degrees_of_freedom,
     estimate,
     holm,
+    metric_rows,
     minimum_detectable,
     paired,
     paired_differences,
     power_of,
+    resample_weights,
     score_of,
 )
 from unbalanced.training import Recipe, class_weight
@@ -186,6 +188,22 @@ def test_comparisons_in_roc_auc_and_at_operating_points_rescore_each_run_by_that
     hand = np.mean([np.mean(r.trained.test_scores[r.test_labels == 1] >= 0.5) - np.mean(b.trained.test_scores[b.test_labels == 1] >= 0.5)
                     for b, r in zip(base, better)])  # fmt: skip
     assert recall.difference == pytest.approx(hand)
+
+
+def test_a_records_rows_are_computed_from_its_scores_once_and_never_served_for_other_scores():
+    from sklearn.metrics import average_precision_score
+
+    base, _ = scored_runs(0.0, runs=1)
+    r = base[0]
+    weights = resample_weights([r], 50, seed=3)
+    by_hand = [average_precision_score(r.test_labels, r.trained.test_scores, sample_weight=w) for w in weights]
+    rows = metric_rows(r, "AP", 50, seed=3)
+    np.testing.assert_allclose(rows, by_hand, rtol=1e-12)
+    assert metric_rows(r, "AP", 50, seed=3) is rows and not rows.flags.writeable  # computed once, and read-only
+    assert not np.array_equal(metric_rows(r, "AP", 50, seed=4), rows)  # another draw of the test photos
+    assert metric_rows(r, "ROC-AUC", 50, seed=3)[0] != rows[0]
+    changed = replace(r, trained=replace(r.trained, test_scores=r.trained.test_scores[::-1].copy()))  # same key, other scores
+    assert changed.key == r.key and not np.array_equal(metric_rows(changed, "AP", 50, seed=3), rows)
 
 
 def test_ap_is_scored_at_the_deployment_prior_not_the_test_blocks_share():
