@@ -3,6 +3,7 @@ the check; runs that differ in more than their photos, or compare other models, 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -67,3 +68,17 @@ def test_a_missing_experiment_is_refused_with_its_name(tmp_path: Path, capsys):
     (tmp_path / "experiments" / "01_balanced_vs_unbalanced.json").write_text("{}")
     assert replication.main([str(tmp_path), str(tmp_path), "--experiments", "05"]) == 2
     assert "holds no experiment named 05*" in capsys.readouterr().err
+
+
+def test_the_check_is_written_as_data_with_both_runs_and_their_machines(monkeypatch, tmp_path: Path, capsys):
+    _runs(monkeypatch, [_c("balanced", +0.08, BETTER), _c("weights", -0.02, NO_DIFFERENCE)],
+          [_c("balanced", -0.01, NO_DIFFERENCE), _c("weights", -0.03, NO_DIFFERENCE)])
+    monkeypatch.setattr(replication, "machines", lambda folder: [{"processor_kind": f"AVX2 ({folder})"}])
+    out = tmp_path / "replication.json"
+    assert replication.main(["a", "b", "--json", str(out)]) == 1
+    data = json.loads(out.read_text())
+    assert data["contradicted"] == 1 and data["first"]["trained_on"] == [{"processor_kind": "AVX2 (a)"}]
+    balanced, weights = data["comparisons"]
+    assert balanced["comparison"] == "balanced" and balanced["first"]["verdict"] == BETTER and balanced["second"]["difference"] == -0.01
+    assert balanced["significant_in_either"] and not balanced["same_direction"]
+    assert not weights["significant_in_either"] and weights["same_direction"]
