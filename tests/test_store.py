@@ -186,6 +186,40 @@ def test_a_stored_run_folder_is_unpacked_from_its_store_on_first_use_and_again_w
         store.ensure_unpacked(tmp_path / "stored" / "other")
 
 
+def test_two_users_of_a_stored_run_at_once_unpack_it_once(tmp_path: Path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
+    monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
+    _run_folder(tmp_path / "quick", splits=1)
+    store.pack(tmp_path / "quick", store.store_for(tmp_path / "quick"))
+    real, calls, errors = store.unpack, [], []
+
+    def slow_unpack(source: Path, folder: Path) -> Path:  # long enough for the other to arrive while it writes
+        calls.append(folder)
+        time.sleep(0.5)
+        return real(source, folder)
+
+    monkeypatch.setattr(store, "unpack", slow_unpack)
+    together = threading.Barrier(2)
+
+    def need() -> None:
+        together.wait()
+        try:
+            store.ensure_unpacked(tmp_path / "stored" / "quick")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=need) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and len(calls) == 1
+    assert len(list((tmp_path / "stored" / "quick" / "results").glob("*.json"))) == 2
+
+
 def test_a_study_still_training_is_packed_partial_and_seeds_a_fresh_run_folder(tmp_path: Path):
     records = _run_folder(tmp_path / "run", splits=2)
     for manifest in (tmp_path / "run" / "experiments").glob("*.json"):

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .locks import owned
 from .results import MANIFESTS_DIRNAME, record_file
 from .storage import PROJECT_ROOT, DataError, json_safe, resolve_path, write_atomic
 from .tasks import RESULTS_DIRNAME, Record, read_record
@@ -335,15 +336,23 @@ def unpacked_from(run_folder: Path) -> dict[str, str] | None:
 
 def ensure_unpacked(run_folder: Path) -> None:
     """For a stored run folder (runs/stored/<name>): unpack records/<name> into it when it is absent or came from
-    other stored records. Any other run folder is left as it is."""
+    other stored records. Any other run folder is left as it is. Two processes that need it at once (two stored
+    notebooks opened together, tests in parallel) unpack it once: the second waits for the first, then finds it done."""
     folder = resolve_path(run_folder)
     if folder.parent != resolve_path(STORED_RUNS):
         return
     store = STORE_ROOT / folder.name
     read_index(store)  # a clear error where the store is missing
-    mark = unpacked_from(folder)
-    if mark is None or mark.get("index_sha256") != index_digest(store) or not (folder / RESULTS_DIRNAME).is_dir():
-        unpack(store, folder)
+
+    def stale() -> bool:
+        mark = unpacked_from(folder)
+        return mark is None or mark.get("index_sha256") != index_digest(store) or not (folder / RESULTS_DIRNAME).is_dir()
+
+    if stale():
+        # the lock lives beside the folder, which unpacking swaps whole
+        with owned(folder.with_name(f".{folder.name}.unpacking"), "the stored run being unpacked", wait_s=600, say=lambda _: None):
+            if stale():
+                unpack(store, folder)
 
 
 def refuse_training(run_folder: Path, missing: Sequence[str]) -> None:
