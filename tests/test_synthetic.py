@@ -27,3 +27,35 @@ def test_demo_classes_differ_in_blob_colour(tiny_demo_root: Path):
     warmth = {c: np.mean([np.asarray(Image.open(f), float)[..., 0].mean() - np.asarray(Image.open(f), float)[..., 2].mean()
                           for f in fs]) for c, fs in files.items()}
     assert warmth["dogs"] > warmth["cats"]
+
+
+def test_two_runs_needing_the_demo_images_at_once_write_them_once(tmp_path: Path, monkeypatch):
+    import threading
+    import time
+
+    import unbalanced.synthetic as synthetic
+
+    real, writes, errors = synthetic.write_jpegs, [], []
+
+    def slow_write(folder: Path, images, prefix: str, quality: int = 90):  # the other arrives while it writes
+        writes.append(folder)
+        time.sleep(0.3)
+        return real(folder, images, prefix, quality)
+
+    monkeypatch.setattr(synthetic, "write_jpegs", slow_write)
+    together = threading.Barrier(2)
+
+    def need() -> None:
+        together.wait()
+        try:
+            make_demo_dataset(tmp_path / "demo", per_class=3)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=need) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and len(writes) == 2  # one writer: cats, then dogs
+    assert {c: len(f) for c, f in find_class_files(tmp_path / "demo").items()} == {"cats": 3, "dogs": 3}

@@ -13,6 +13,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .locks import owned
+
 DEMO_CLASSES = ("cats", "dogs")
 
 
@@ -66,12 +68,16 @@ def make_demo_dataset(
     seed: int = 0,
     sizes: tuple[int, int] = (56, 97),
 ) -> Path:
-    """Write the synthetic two-class JPEG dataset to `<root>/train/<class>/` once; return the root."""
+    """Write the synthetic two-class JPEG dataset to `<root>/train/<class>/` once; return the root. Two processes
+    that need it at once (two runs on the demo data) write it once: the second waits, then finds it complete."""
     root = Path(root)
     marker = root / f".complete-{per_class}-{seed}" if sizes == (56, 97) else root / f".complete-{per_class}-{seed}-{sizes[0]}"
     if marker.exists():
         return root
-    for label, name in enumerate(classes):
-        write_jpegs(root / "train" / name, demo_images(label, per_class, seed, sizes), prefix=name[:-1])
-    marker.touch()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with owned(root.parent / f".{root.name}.writing", "the demo images being written", wait_s=600, say=lambda _: None):
+        if not marker.exists():
+            for label, name in enumerate(classes):
+                write_jpegs(root / "train" / name, demo_images(label, per_class, seed, sizes), prefix=name[:-1])
+            marker.touch()
     return root
