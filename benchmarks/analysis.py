@@ -1,0 +1,92 @@
+"""The summary's analysis of a stored study, with and without the resample rows kept between comparisons, side by side.
+
+    python benchmarks/analysis.py                        # records/study; about 3 minutes on 2 cores
+    python benchmarks/analysis.py runs/study --rounds 3
+
+Notebook 99 compares six remedies and two references with one baseline, in AP and at three operating points, under
+the same 1,000 resamples of the test photos, and notebook 08 compares each of its baselines several times. The rows
+of one record under those resamples are computed once and kept (`unbalanced.stats.metric_rows`); "each time" clears
+them before every comparison, as the analysis did before they were kept. Both modes run the same calls in one
+process, in rounds whose order alternates, and must give identical comparisons. Prints seconds per mode (median over
+rounds) and their ratio; --json writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from unbalanced import stats  # noqa: E402
+from unbalanced.study import compare_all, compare_points, read_ratio_sweep, read_run  # noqa: E402
+
+
+def _each_time(call: Callable[[], Any]) -> Callable[[], Any]:
+    """`call` with the kept rows cleared before every comparison it makes."""
+
+    def run() -> Any:
+        real = stats.contrast
+
+        def fresh(*args: Any, **kwargs: Any) -> Any:
+            stats._ROWS.clear()
+            return real(*args, **kwargs)
+
+        stats.contrast = fresh
+        try:
+            return call()
+        finally:
+            stats.contrast = real
+
+    return run
+
+
+def main(argv: list[str]) -> int:
+    """Time the analysis both ways and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", nargs="?", default="runs/stored/study", help="a finished run folder, or runs/stored/<name>")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+    run = read_run(args.run)
+    calls: dict[str, Callable[[], Any]] = {
+        "99: remedies in AP": lambda: compare_all(run.baseline, run.chosen),
+        "99: operating points": lambda: compare_points(run.baseline, run.chosen),
+        "99: references": lambda: compare_all(run.baseline, run.references),
+    }
+    if list((run.output_dir / "experiments").glob("08*.json")):
+        calls["08: the ratio sweep"] = lambda: read_ratio_sweep(args.run)
+    seconds: dict[str, dict[str, list[float]]] = {mode: {name: [] for name in calls} for mode in ("each time", "kept")}
+    results: dict[str, dict[str, Any]] = {"each time": {}, "kept": {}}
+    for r in range(args.rounds):
+        for mode in ("each time", "kept") if r % 2 == 0 else ("kept", "each time"):
+            stats._ROWS.clear()  # every mode starts cold; "kept" fills them as the notebook does
+            for name, call in calls.items():
+                start = time.perf_counter()
+                results[mode][name] = (_each_time(call) if mode == "each time" else call)()
+                seconds[mode][name].append(time.perf_counter() - start)
+    same = repr(results["each time"]) == repr(results["kept"])
+    print(f"{'analysis':<24} {'each time (s)':>14} {'kept (s)':>10} {'ratio':>7}")
+    table = {}
+    for name in calls:
+        a, b = statistics.median(seconds["each time"][name]), statistics.median(seconds["kept"][name])
+        table[name] = {"each time": a, "kept": b, "ratio": a / b}
+        print(f"{name:<24} {a:>14.1f} {b:>10.1f} {a / b:>6.2f}x")
+    total_a, total_b = sum(t["each time"] for t in table.values()), sum(t["kept"] for t in table.values())
+    print(f"{'all':<24} {total_a:>14.1f} {total_b:>10.1f} {total_a / total_b:>6.2f}x")
+    print(f"identical comparisons both ways: {same}")
+    if args.json:
+        cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+        Path(args.json).write_text(json.dumps({"run": args.run, "rounds": args.rounds, "platform": platform.platform(),
+                                               "avx512f": "avx512f" in cpu, "seconds": table, "identical": same}, indent=1))  # fmt: skip
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
