@@ -30,7 +30,7 @@ from unbalanced.stats import (
     paired,
     paired_differences,
     power_of,
-    resample_weights,
+    resample_counts,
     score_of,
 )
 from unbalanced.training import Recipe, class_weight
@@ -195,7 +195,9 @@ def test_a_records_rows_are_computed_from_its_scores_once_and_never_served_for_o
 
     base, _ = scored_runs(0.0, runs=1)
     r = base[0]
-    weights = resample_weights([r], 50, seed=3)
+    counts = resample_counts([r], 50, seed=3)
+    assert counts.dtype == np.float32 and (counts == np.round(counts)).all() and (counts.sum(axis=1) == len(r.test_labels)).all()
+    weights = counts * deployment_weights(r.test_labels, r.val_labels)
     by_hand = [average_precision_score(r.test_labels, r.trained.test_scores, sample_weight=w) for w in weights]
     rows = metric_rows(r, "AP", 50, seed=3)
     np.testing.assert_allclose(rows, by_hand, rtol=1e-12)

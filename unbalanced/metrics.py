@@ -48,21 +48,29 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def deployment_weights(test_labels: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
-    """Per test image, the weight that brings the test set to the deployment prior (validation's positive share):
-    positives 1, each negative n_pos (1 - prior) / (prior n_neg), so a test block richer in positives scores as the
+def negative_weight(test_labels: np.ndarray, val_labels: np.ndarray) -> float:
+    """The weight of each test negative that brings the test set to the deployment prior (validation's positive
+    share), positives weighing 1: n_pos (1 - prior) / (prior n_neg), so a test block richer in positives scores as the
     deployment ratio would."""
     labels, val = np.asarray(test_labels).astype(bool), np.asarray(val_labels).astype(bool)
     n_pos, n_neg, val_pos, val_neg = int(labels.sum()), int((~labels).sum()), int(val.sum()), int((~val).sum())
-    return np.where(labels, 1.0, (n_pos * val_neg) / (val_pos * n_neg))  # in whole counts: 3.0, not 2.9999999999999996
+    return (n_pos * val_neg) / (val_pos * n_neg)  # in whole counts: 3.0, not 2.9999999999999996
 
 
-def _ranked(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, ...]:
+def deployment_weights(test_labels: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
+    """Per test image, its weight at the deployment prior: positives 1, negatives `negative_weight`."""
+    return np.where(np.asarray(test_labels).astype(bool), 1.0, negative_weight(test_labels, val_labels))
+
+
+def _ranked(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, negatives_times: float = 1.0) -> tuple[np.ndarray, ...]:
     """For each positive, from the highest score down: its weight, the positives' weight up to the end of its group of
-    tied scores, and the negatives' weight before the start and up to the end of that group (rows of `weights`).
+    tied scores, and the negatives' weight before the start and up to the end of that group (rows of `weights`, each
+    negative's weight multiplied by `negatives_times`).
 
     Written out because the comparison rescores every model under a thousand resamples of its test images: one sort
-    per model serves them all, and only the positives' columns are gathered after the two running sums."""
+    per model serves them all, and only the positives' columns are gathered after the two running sums. Whole counts
+    as float32 (`resample_counts`) are summed exactly in half the memory; the deployment prior's weight multiplies the
+    negatives' sums after, so every sum is exact whatever that weight."""
     order = np.argsort(-np.asarray(scores), kind="stable")
     s, y = np.asarray(scores)[order], np.asarray(labels)[order].astype(bool)
     starts = np.r_[True, s[1:] != s[:-1]]
@@ -70,53 +78,64 @@ def _ranked(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> tupl
     end = np.flatnonzero(np.r_[s[1:] != s[:-1], True])[group][y]  # the end of each positive's group
     start = np.flatnonzero(starts)[group][y]
     n_pos, n_neg = np.cumsum(y), np.cumsum(~y)
-    w = np.atleast_2d(np.asarray(weights, float))
-    pos = np.cumsum(w[:, order[y]], axis=1)
-    neg = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w[:, order[~y]], axis=1)], axis=1)
+    w = _rows(weights)
+    pos = np.cumsum(w[:, order[y]], axis=1).astype(float)
+    neg = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w[:, order[~y]], axis=1).astype(float) * negatives_times], axis=1)
     own = np.diff(pos, axis=1, prepend=0.0)
     return own, pos[:, n_pos[end] - 1], neg[:, n_neg[start] - ~y[start]], neg[:, n_neg[end]], neg[:, -1:]
+
+
+def _rows(weights: np.ndarray) -> np.ndarray:
+    """Weights as rows: float32 kept (whole counts, exact), anything else as float64."""
+    w = np.atleast_2d(np.asarray(weights))
+    return w if w.dtype == np.float32 else w.astype(float)
 
 
 def _in_blocks(rows_of: Any, weights: np.ndarray, size: int = 200) -> np.ndarray:
     """`rows_of` applied to blocks of `size` rows of `weights`, which stay in the processor's cache through the
     running sums (3x faster than all 1,000 resamples at once)."""
-    w = np.atleast_2d(np.asarray(weights, float))
+    w = _rows(weights)
     return np.concatenate([rows_of(w[i : i + size]) for i in range(0, len(w), size)])
 
 
-def ap_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def ap_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, negatives_times: float = 1.0) -> np.ndarray:
     """Weighted average precision for each row of `weights` (one model's fixed scores; rows are resamples of its test
-    images as counts times deployment weights): scikit-learn's average_precision_score with sample_weight, vectorised."""
+    images as counts), every negative's weight multiplied by `negatives_times` (the deployment prior's
+    `negative_weight`): scikit-learn's average_precision_score with sample_weight, vectorised."""
 
     def rows_of(w: np.ndarray) -> np.ndarray:
-        own, tp, _, fp, _ = _ranked(labels, scores, w)
+        own, tp, _, fp, _ = _ranked(labels, scores, w, negatives_times)
         precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=tp + fp > 0)
         return (own * precision).sum(axis=1) / own.sum(axis=1)
 
     return _in_blocks(rows_of, weights)
 
 
-def auc_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted ROC-AUC for each row of `weights` (ties count half): scikit-learn's roc_auc_score with sample_weight."""
+def auc_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, negatives_times: float = 1.0) -> np.ndarray:
+    """Weighted ROC-AUC for each row of `weights` (ties count half): scikit-learn's roc_auc_score with sample_weight.
+    The negatives' weight multiplies every negative alike, so it cancels: kept for a signature like ap_rows'."""
 
     def rows_of(w: np.ndarray) -> np.ndarray:
-        own, _, before, through, negatives = _ranked(labels, scores, w)
+        own, _, before, through, negatives = _ranked(labels, scores, w, negatives_times)
         return (own * (negatives - (before + through) / 2)).sum(axis=1) / (own.sum(axis=1) * negatives[:, 0])
 
     return _in_blocks(rows_of, weights)
 
 
-def at_threshold_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+def at_threshold_rows(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, threshold: float,
+                      negatives_times: float = 1.0) -> dict[str, np.ndarray]:  # fmt: skip
     """Weighted recall, precision (NaN where nothing is predicted positive) and accuracy at `threshold` (positive at
-    score >= threshold), for each row of `weights`."""
+    score >= threshold), for each row of `weights`, every negative's weight multiplied by `negatives_times`."""
     y, flagged = np.asarray(labels).astype(bool), np.asarray(scores) >= threshold
-    w = np.atleast_2d(np.asarray(weights, float))
+    w = _rows(weights)
     # one product with the four groups' indicator columns, not four gathers of every row (about 10x faster at 1,000
-    # resamples); the weights are counts times the deployment weights, so each sum is the same in any order
-    tp, fp, tn, positives = (w @ np.stack([y & flagged, ~y & flagged, ~y & ~flagged, y], axis=1).astype(float)).T
+    # resamples); with whole counts (float32 from resample_counts) the sums are exact in any order, so no processor's
+    # matrix kernel changes them, and the negatives' weight multiplies their exact sums after
+    tp, fp, tn, positives = (w @ np.stack([y & flagged, ~y & flagged, ~y & ~flagged, y], axis=1).astype(w.dtype)).T.astype(float)
+    fp, tn = fp * negatives_times, tn * negatives_times
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
-    return {"recall": tp / positives, "precision": precision, "accuracy": (tp + tn) / w.sum(axis=1)}
+    return {"recall": tp / positives, "precision": precision, "accuracy": (tp + tn) / (positives + fp + tn)}
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -35,7 +35,7 @@ from .metrics import (
     at_threshold_rows,
     auc_rows,
     best_f1_threshold,
-    deployment_weights,
+    negative_weight,
 )
 from .tasks import Record
 
@@ -55,15 +55,19 @@ def _threshold(record: Record, point: str) -> float:
     return 0.5 if point == "0.5" else best_f1_threshold(record.val_labels, record.trained.val_scores)
 
 
+def _negatives_times(record: Record) -> float:
+    return negative_weight(record.test_labels, record.val_labels)
+
+
 def _at(what: str, point: str) -> Callable[[Record, np.ndarray], np.ndarray]:
-    return lambda r, w: at_threshold_rows(r.test_labels, r.trained.test_scores, w, _threshold(r, point))[what]
+    return lambda r, c: at_threshold_rows(r.test_labels, r.trained.test_scores, c, _threshold(r, point), _negatives_times(r))[what]
 
 
-# A comparison's metric: its name in sentences -> its value on a record's test scores for each row of test-image weights
-# (the deployment weights times a resample's counts). Thresholds come from 0.5 or the record's validation scores.
+# A comparison's metric: its name in sentences -> its value on a record's test scores, at the deployment prior, for
+# each row of test-image counts (a resample's). Thresholds come from 0.5 or the record's validation scores.
 METRICS: dict[str, Callable[[Record, np.ndarray], np.ndarray]] = {
-    "AP": lambda r, w: ap_rows(r.test_labels, r.trained.test_scores, w),
-    "ROC-AUC": lambda r, w: auc_rows(r.test_labels, r.trained.test_scores, w),
+    "AP": lambda r, c: ap_rows(r.test_labels, r.trained.test_scores, c, _negatives_times(r)),
+    "ROC-AUC": lambda r, c: auc_rows(r.test_labels, r.trained.test_scores, c, _negatives_times(r)),
     **{f"{what} at {point}": _at(what, point) for what in ("recall", "precision") for point in ("0.5", VALIDATION_THRESHOLD)},
 }
 
@@ -259,28 +263,25 @@ def paired_differences(baseline: Sequence[Record], remedy: Sequence[Record], met
     return [score_of(r, metric) - score_of(b, metric) for b, r in paired(baseline, remedy)]
 
 
-def resample_weights(records: Sequence[Record], n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
-    """B rows of test-image weights: each a stratified resample of the shared test block (positives and negatives
-    drawn separately, with replacement) as counts, times the deployment weights. One draw serves every run; with
-    n_boot = 0, the deployment weights alone (one row)."""
-    first = records[0]
-    return _weights(first.test_labels.astype(bool).tobytes(), first.val_labels.astype(bool).tobytes(), n_boot, seed)
+def resample_counts(records: Sequence[Record], n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """B rows of test-image counts: each a stratified resample of the shared test block (positives and negatives
+    drawn separately, with replacement). One draw serves every run; with n_boot = 0, one row of ones (the block as it
+    is). Whole numbers as float32: exact, and half the memory the metrics must read."""
+    return _counts(records[0].test_labels.astype(bool).tobytes(), n_boot, seed)
 
 
-@lru_cache(maxsize=2)  # 31 MB each at 3,900 test photos; a study's comparisons all draw the same one
-def _weights(test_labels: bytes, val_labels: bytes, n_boot: int, seed: int) -> np.ndarray:
-    labels, val = np.frombuffer(test_labels, bool), np.frombuffer(val_labels, bool)
-    deployment = deployment_weights(labels, val)
+@lru_cache(maxsize=2)  # 16 MB each at 3,900 test photos; a study's comparisons all draw the same one
+def _counts(test_labels: bytes, n_boot: int, seed: int) -> np.ndarray:
+    labels = np.frombuffer(test_labels, bool)
     if not n_boot:
-        weights = deployment[None, :]
+        counts = np.ones((1, len(labels)), np.float32)
     else:
         rng = np.random.default_rng(seed)
-        counts = np.zeros((n_boot, len(labels)))
+        counts = np.zeros((n_boot, len(labels)), np.float32)
         for members in (np.flatnonzero(labels), np.flatnonzero(~labels)):
             counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n_boot)
-        weights = counts * deployment
-    weights.flags.writeable = False
-    return weights
+    counts.flags.writeable = False
+    return counts
 
 
 # A record's metric under the resamples, by the content it is computed from (scores and labels: two records that
@@ -302,11 +303,11 @@ def _content(record: Record) -> bytes:
 
 
 def metric_rows(record: Record, metric: str, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
-    """A record's test `metric` (a key of METRICS) under each of `n_boot` resamples of its test block drawn from
-    `seed` (`resample_weights`); n_boot = 0: the one value at the deployment prior. Read-only, computed once."""
+    """A record's test `metric` (a key of METRICS) at the deployment prior under each of `n_boot` resamples of its
+    test block drawn from `seed` (`resample_counts`); n_boot = 0: its one value. Read-only, computed once."""
     key = (_content(record), metric, n_boot, seed)
     if key not in _ROWS:
-        values = np.array(METRICS[metric](record, resample_weights([record], n_boot, seed)), float)
+        values = np.array(METRICS[metric](record, resample_counts([record], n_boot, seed)), float)
         values.flags.writeable = False
         if len(_ROWS) >= _MAX_ROWS:
             del _ROWS[next(iter(_ROWS))]  # the oldest
