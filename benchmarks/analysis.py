@@ -7,8 +7,9 @@ Notebook 99 compares six remedies and two references with one baseline, in AP an
 the same 1,000 resamples of the test photos, and notebook 08 compares each of its baselines several times. The rows
 of one record under those resamples are computed once and kept (`unbalanced.stats.metric_rows`); "each time" clears
 them before every comparison, as the analysis did before they were kept. Both modes run the same calls in one
-process, in rounds whose order alternates, and must give identical comparisons. Prints seconds per mode (median over
-rounds) and their ratio; --json writes them.
+process, in rounds whose order alternates, and must give identical comparisons (with the same metric code: whether
+that code gives the numbers the stored notebooks show is nbval's check). Prints seconds per mode (median over rounds)
+and their ratio; --json writes them.
 """
 
 from __future__ import annotations
@@ -24,25 +25,26 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from unbalanced import stats  # noqa: E402
+from unbalanced import stats, study  # noqa: E402
 from unbalanced.study import compare_all, compare_points, read_ratio_sweep, read_run  # noqa: E402
 
 
 def _each_time(call: Callable[[], Any]) -> Callable[[], Any]:
-    """`call` with the kept rows cleared before every comparison it makes."""
+    """`call` with the kept rows cleared before every comparison it makes (compare and the sweep's trends both go
+    through contrast, which study.py imports by name)."""
 
     def run() -> Any:
         real = stats.contrast
 
         def fresh(*args: Any, **kwargs: Any) -> Any:
-            stats._ROWS.clear()
+            stats.forget_rows()
             return real(*args, **kwargs)
 
-        stats.contrast = fresh
+        stats.contrast = study.contrast = fresh
         try:
             return call()
         finally:
-            stats.contrast = real
+            stats.contrast = study.contrast = real
 
     return run
 
@@ -66,7 +68,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, dict[str, Any]] = {"each time": {}, "kept": {}}
     for r in range(args.rounds):
         for mode in ("each time", "kept") if r % 2 == 0 else ("kept", "each time"):
-            stats._ROWS.clear()  # every mode starts cold; "kept" fills them as the notebook does
+            stats.forget_rows()  # every mode starts cold; "kept" fills them as the notebook does
             for name, call in calls.items():
                 start = time.perf_counter()
                 results[mode][name] = (_each_time(call) if mode == "each time" else call)()

@@ -29,7 +29,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unbalanced.stats import BETTER, WORSE, Comparison, signed  # noqa: E402
-from unbalanced.storage import DataError  # noqa: E402
+from unbalanced.storage import DataError, json_safe  # noqa: E402
 from unbalanced.store import ensure_unpacked  # noqa: E402
 from unbalanced.study import compare_all, output_dir_of, read_ratio_sweep, read_run  # noqa: E402
 from unbalanced.tasks import RESULTS_DIRNAME  # noqa: E402
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
                 "second": {"run": args.second, "protocol": pb, "trained_on": machines(args.second)},
                 "comparisons": rows, "spearman": rho, "contradicted": disagreements}  # fmt: skip
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
+        Path(args.json).write_text(json.dumps(json_safe(data), indent=1) + "\n")  # an undefined figure as null
         print(f"written: {args.json}")
     return 1 if disagreements else 0
 

@@ -42,6 +42,14 @@ def private_run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def fresh_metric_rows() -> None:
+    """Each test computes its comparisons' rows anew: a test may change how a metric is computed."""
+    from unbalanced.stats import forget_rows
+
+    forget_rows()
+
+
 def as_at_a_terminal() -> None:
     """Popen's preexec_fn for a run that a test interrupts: SIGINT as a terminal user's shell leaves it. A process started
     in the background of a non-interactive shell (CI scripts, `nohup ... &`) inherits SIGINT ignored, and Python then

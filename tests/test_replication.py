@@ -82,3 +82,15 @@ def test_the_check_is_written_as_data_with_both_runs_and_their_machines(monkeypa
     assert balanced["comparison"] == "balanced" and balanced["first"]["verdict"] == BETTER and balanced["second"]["difference"] == -0.01
     assert balanced["significant_in_either"] and not balanced["same_direction"]
     assert not weights["significant_in_either"] and weights["same_direction"]
+
+
+def test_the_machines_are_read_from_the_records_and_an_undefined_figure_is_written_as_null(monkeypatch, tmp_path: Path):
+    for i, kind in enumerate(["AVX2", "AVX-512", "AVX2"]):
+        (tmp_path / "results").mkdir(exist_ok=True)
+        (tmp_path / "results" / f"baseline_split{i}.json").write_text(json.dumps({"trained_on": {"processor_kind": kind}}))
+    assert replication.machines(str(tmp_path)) == [{"processor_kind": "AVX-512"}, {"processor_kind": "AVX2"}]
+    _runs(monkeypatch, [_c("balanced", +0.08, BETTER)], [_c("balanced", +0.02, NO_DIFFERENCE)])
+    monkeypatch.setattr(replication, "machines", lambda folder: [])
+    out = tmp_path / "replication.json"
+    assert replication.main(["a", "b", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["comparisons"][0]["first"]["detectable"] is None  # no se in _c: NaN, not a bare NaN in the file

@@ -206,6 +206,11 @@ def test_a_records_rows_are_computed_from_its_scores_once_and_never_served_for_o
     assert metric_rows(r, "ROC-AUC", 50, seed=3)[0] != rows[0]
     changed = replace(r, trained=replace(r.trained, test_scores=r.trained.test_scores[::-1].copy()))  # same key, other scores
     assert changed.key == r.key and not np.array_equal(metric_rows(changed, "AP", 50, seed=3), rows)
+    point = "precision at best F1 on validation"  # its threshold comes from the validation scores
+    other_threshold = replace(r, trained=replace(r.trained, val_scores=r.trained.val_scores[::-1].copy()))
+    assert not np.array_equal(metric_rows(other_threshold, point, 50, seed=3), metric_rows(r, point, 50, seed=3))
+    other_prior = replace(r, val_labels=np.r_[r.val_labels, np.zeros(len(r.val_labels), int)])  # 1 : 21, not 1 : 10
+    assert metric_rows(other_prior, "AP", 50, seed=3)[0] < rows[0]
 
 
 def test_ap_is_scored_at_the_deployment_prior_not_the_test_blocks_share():

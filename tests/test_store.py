@@ -194,14 +194,14 @@ def test_two_users_of_a_stored_run_at_once_unpack_it_once(tmp_path: Path, monkey
     monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
     _run_folder(tmp_path / "quick", splits=1)
     store.pack(tmp_path / "quick", store.store_for(tmp_path / "quick"))
-    real, calls, errors = store.unpack, [], []
+    real, calls, errors = store._unpack, [], []
 
     def slow_unpack(source: Path, folder: Path) -> Path:  # long enough for the other to arrive while it writes
         calls.append(folder)
         time.sleep(0.5)
         return real(source, folder)
 
-    monkeypatch.setattr(store, "unpack", slow_unpack)
+    monkeypatch.setattr(store, "_unpack", slow_unpack)
     together = threading.Barrier(2)
 
     def need() -> None:
@@ -216,6 +216,7 @@ def test_two_users_of_a_stored_run_at_once_unpack_it_once(tmp_path: Path, monkey
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
     assert not errors and len(calls) == 1
     assert len(list((tmp_path / "stored" / "quick" / "results").glob("*.json"))) == 2
 

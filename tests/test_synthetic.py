@@ -57,5 +57,6 @@ def test_two_runs_needing_the_demo_images_at_once_write_them_once(tmp_path: Path
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
     assert not errors and len(writes) == 2  # one writer: cats, then dogs
     assert {c: len(f) for c, f in find_class_files(tmp_path / "demo").items()} == {"cats": 3, "dogs": 3}

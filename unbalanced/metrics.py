@@ -86,7 +86,8 @@ def _ranked(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, negativ
 
 
 def _rows(weights: np.ndarray) -> np.ndarray:
-    """Weights as rows: float32 kept (whole counts, exact), anything else as float64."""
+    """Weights as rows: float32 kept, as the resamples' whole counts come (summed exactly up to 2^24; other float32
+    weights would be summed in float32's precision, so pass them as float64), anything else as float64."""
     w = np.atleast_2d(np.asarray(weights))
     return w if w.dtype == np.float32 else w.astype(float)
 

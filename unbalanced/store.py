@@ -284,10 +284,21 @@ def load_records(store: Path) -> list[Record]:
     return [Record.from_json(d) for d in _stored_records(store).values()]
 
 
+def _unpacking(run_folder: Path) -> Any:
+    """Hold the lock of a run folder being unpacked: beside it, as unpacking swaps the folder whole."""
+    folder = resolve_path(run_folder)
+    return owned(folder.with_name(f".{folder.name}.unpacking"), "the stored run being unpacked", wait_s=600, say=lambda _: None)
+
+
 def unpack(store: Path, run_folder: Path) -> Path:
     """Write a store's records and manifests into a run folder, marked as unpacked so that nothing trains there;
     each record file is the one its training wrote. The folder must be absent, empty or unpacked before: a folder
-    that trains is never overwritten. It is written beside and swapped in whole."""
+    that trains is never overwritten. It is written beside and swapped in whole, by one process at a time."""
+    with _unpacking(run_folder):
+        return _unpack(store, run_folder)
+
+
+def _unpack(store: Path, run_folder: Path) -> Path:
     check_store(store)
     run_folder = resolve_path(run_folder)
     if run_folder.exists() and any(run_folder.iterdir()) and unpacked_from(run_folder) is None:
@@ -349,10 +360,9 @@ def ensure_unpacked(run_folder: Path) -> None:
         return mark is None or mark.get("index_sha256") != index_digest(store) or not (folder / RESULTS_DIRNAME).is_dir()
 
     if stale():
-        # the lock lives beside the folder, which unpacking swaps whole
-        with owned(folder.with_name(f".{folder.name}.unpacking"), "the stored run being unpacked", wait_s=600, say=lambda _: None):
+        with _unpacking(folder):
             if stale():
-                unpack(store, folder)
+                _unpack(store, folder)
 
 
 def refuse_training(run_folder: Path, missing: Sequence[str]) -> None:
