@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -55,6 +55,29 @@ def as_at_a_terminal() -> None:
     in the background of a non-interactive shell (CI scripts, `nohup ... &`) inherits SIGINT ignored, and Python then
     never turns it into KeyboardInterrupt, so the test would not be testing Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def at_once(call: Callable[[], object], threads: int = 2) -> list[BaseException]:
+    """Run `call` in `threads` threads released together; return what they raised. Each opens its own lock file, so
+    flock excludes them from each other as it does processes."""
+    import threading
+
+    together, errors = threading.Barrier(threads), []
+
+    def run() -> None:
+        together.wait()
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(exc)
+
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in started), "a thread is still waiting after 60 s"
+    return errors
 
 
 def write_images(folder: Path, n: int, value: int, size: int = 20, prefix: str = "img") -> list[Path]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROTOCOL, demo_study, fake_record
+from conftest import PROTOCOL, at_once, demo_study, fake_record
 
 import unbalanced.training
 from unbalanced import store
@@ -187,14 +187,13 @@ def test_a_stored_run_folder_is_unpacked_from_its_store_on_first_use_and_again_w
 
 
 def test_two_users_of_a_stored_run_at_once_unpack_it_once(tmp_path: Path, monkeypatch):
-    import threading
     import time
 
     monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
     monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
     _run_folder(tmp_path / "quick", splits=1)
     store.pack(tmp_path / "quick", store.store_for(tmp_path / "quick"))
-    real, calls, errors = store._unpack, [], []
+    real, calls = store._unpack, []
 
     def slow_unpack(source: Path, folder: Path) -> Path:  # long enough for the other to arrive while it writes
         calls.append(folder)
@@ -202,21 +201,7 @@ def test_two_users_of_a_stored_run_at_once_unpack_it_once(tmp_path: Path, monkey
         return real(source, folder)
 
     monkeypatch.setattr(store, "_unpack", slow_unpack)
-    together = threading.Barrier(2)
-
-    def need() -> None:
-        together.wait()
-        try:
-            store.ensure_unpacked(tmp_path / "stored" / "quick")
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=need) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    errors = at_once(lambda: store.ensure_unpacked(tmp_path / "stored" / "quick"))
     assert not errors and len(calls) == 1
     assert len(list((tmp_path / "stored" / "quick" / "results").glob("*.json"))) == 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from conftest import at_once
 
 from unbalanced.files import find_class_files
 from unbalanced.synthetic import make_demo_dataset
@@ -30,12 +31,11 @@ def test_demo_classes_differ_in_blob_colour(tiny_demo_root: Path):
 
 
 def test_two_runs_needing_the_demo_images_at_once_write_them_once(tmp_path: Path, monkeypatch):
-    import threading
     import time
 
     import unbalanced.synthetic as synthetic
 
-    real, writes, errors = synthetic.write_jpegs, [], []
+    real, writes = synthetic.write_jpegs, []
 
     def slow_write(folder: Path, images, prefix: str, quality: int = 90):  # the other arrives while it writes
         writes.append(folder)
@@ -43,20 +43,6 @@ def test_two_runs_needing_the_demo_images_at_once_write_them_once(tmp_path: Path
         return real(folder, images, prefix, quality)
 
     monkeypatch.setattr(synthetic, "write_jpegs", slow_write)
-    together = threading.Barrier(2)
-
-    def need() -> None:
-        together.wait()
-        try:
-            make_demo_dataset(tmp_path / "demo", per_class=3)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=need) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    errors = at_once(lambda: make_demo_dataset(tmp_path / "demo", per_class=3))
     assert not errors and len(writes) == 2  # one writer: cats, then dogs
     assert {c: len(f) for c, f in find_class_files(tmp_path / "demo").items()} == {"cats": 3, "dogs": 3}
