@@ -346,3 +346,15 @@ def test_pack_stores_a_study_still_training(tmp_path: Path, monkeypatch, capsys)
     assert "packed 4 records" in capsys.readouterr().out and store.read_index(tmp_path / "records" / "study")["complete"] is False
     assert run_series.main(["--pack", str(tmp_path / "nothing")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_an_executed_copy_does_not_name_the_stored_records_of_its_source(tmp_path: Path):
+    from unbalanced.runner.execute import forget_stored_records
+
+    source = new_notebook(cells=[new_code_cell("1")])
+    source.metadata["stored_records"] = {"store": "records/study", "index_sha256": "abc"}
+    source.metadata["kernelspec"] = {"name": "python3"}
+    nbformat.write(source, tmp_path / "executed.ipynb")
+    forget_stored_records(tmp_path / "executed.ipynb")
+    copy = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    assert "stored_records" not in copy.metadata and copy.metadata["kernelspec"] == {"name": "python3"}

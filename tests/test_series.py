@@ -114,6 +114,7 @@ def test_a_series_on_demo_images_is_stored_and_its_notebooks_re_execute_from_the
     for name in ("class weights", "initial bias", "more positives", "balanced, same size", "holm-adjusted p"):
         assert name in summary.lower()
     assert "synthetic demo images" in (run / FIRST.name).read_text()
+    assert all("stored_records" not in nbformat.read(p, as_version=4).metadata for p in run.glob("*.ipynb"))  # not the store's
 
     assert run_series.main(["--store", str(run)]) == 0  # in a kernel that trains nothing: the folder refuses to
     digest = store.index_digest(tmp_path / "records" / "demo")

@@ -126,8 +126,19 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any] | None, log
         if partial.exists():
             os.replace(partial, failed_copy(output))
         raise errors[0]
+    forget_stored_records(partial)
     os.replace(partial, output)
     failed_copy(output).unlink(missing_ok=True)
+
+
+def forget_stored_records(executed: Path) -> None:
+    """Drop the stored records a source notebook names from its executed copy: this execution read its run folder's
+    records, not those (storing names them again, run_series.mark_stored)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    if nb.metadata.pop("stored_records", None) is not None:
+        nbformat.write(nb, executed)
 
 
 WHERE_ONLY = ("scheduler", "workers")  # say where trainings run, not what they compute: a resumed run may use another
