@@ -3,6 +3,7 @@
 # make study  : the full protocol (study.yaml) on a Dask LocalCluster sized to this machine (runs/study); it starts
 #               from the records stored in records/study, so a fresh clone trains only what they lack
 # make store  : pack the finished study into records/study and re-execute notebooks/ from those records
+# make replicate : the study and its ratio sweep on the 15,000 photos the bundle does not hold, set beside the stored one
 # make run ARGS="--data-root ~/data/dogs-vs-cats --out runs/kaggle -p epochs=10"
 
 PYTHON  ?= python3
@@ -44,12 +45,12 @@ store: install  ## the finished study's records into records/study, and notebook
 
 DISJOINT := records/disjoint-study
 
-replicate: install  ## the study's experiments on 15,000 other photos (hours; resumable), then both runs' verdicts side by side
+replicate: install  ## the study and its ratio sweep on 15,000 other photos (hours; resumable), then both runs' verdicts side by side
 	test -d data/disjoint || $(BIN)/python data_tools.py disjoint-set ../shared/data/cats-vs-dogs-96px data/disjoint
 	$(BIN)/python run_series.py --config study.yaml --data-root data/disjoint --out runs/disjoint-study --workers $(WORKERS) \
-	  --resume --notebooks 01 02 03 04 05 06 07 99 -p "data_sizes=[1000, 1500]" \
-	  $(if $(wildcard $(DISJOINT)/index.json),--reuse-records $(DISJOINT)) $(ARGS)
-	$(BIN)/python benchmarks/replication.py runs/stored/study runs/disjoint-study
+	  --resume -p "data_sizes=[1000, 1500]" $(if $(wildcard $(DISJOINT)/index.json),--reuse-records $(DISJOINT)) $(ARGS)
+	$(BIN)/python benchmarks/replication.py runs/stored/study runs/disjoint-study --json runs/replication.json
+	$(BIN)/python benchmarks/replication.py runs/stored/study runs/disjoint-study --sweep --json runs/replication-sweep.json
 
 publish: install  ## the stored notebooks as posts; make publish RUN=runs/study BLOG=~/my-blog for a run of your own
 	$(BIN)/python publish.py $(RUN) --blog $(BLOG) $(ARGS)
