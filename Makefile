@@ -3,6 +3,7 @@
 # make study  : the full protocol (study.yaml) on a Dask LocalCluster sized to this machine (runs/study); it starts
 #               from the records stored in records/study, so a fresh clone trains only what they lack
 # make store  : pack the finished study into records/study and re-execute notebooks/ from those records
+# make restore: re-execute notebooks/ from the records already stored (minutes; after a text or analysis change)
 # make replicate : the study and its ratio sweep on the 15,000 photos the bundle does not hold, set beside the stored one
 # make run ARGS="--data-root ~/data/dogs-vs-cats --out runs/kaggle -p epochs=10"
 
@@ -14,7 +15,7 @@ RUN     ?= notebooks
 BLOG    ?= blog
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test study pack store replicate lab publish benchmark clean clean-cache
+.PHONY: install run test study pack store restore replicate lab publish benchmark clean clean-cache
 
 install: $(VENV)/.installed
 
@@ -42,6 +43,9 @@ pack: install  ## the study's records so far into records/study (commit them: a 
 
 store: install  ## the finished study's records into records/study, and notebooks/ re-executed from them
 	$(BIN)/python run_series.py --store runs/study
+
+restore: install  ## notebooks/ re-executed from the records already in records/study (after a text or analysis change)
+	$(BIN)/python run_series.py --store runs/stored/study
 
 DISJOINT := records/disjoint-study
 

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     maintainers = p.add_mutually_exclusive_group()
     maintainers.add_argument("--pack", metavar="RUN", help="pack RUN's records into records/<RUN's name>, finished or not, and exit (maintainers)")
     maintainers.add_argument("--store", metavar="RUN", help="pack the finished run RUN into records/<RUN's name> and re-execute notebooks/ "
-                   "in place from those records, nothing trained (maintainers)")  # fmt: skip
+                   "in place from those records, nothing trained; given runs/stored/<name>, re-execute them from records/<name> as "
+                   "stored, nothing packed (maintainers)")  # fmt: skip
     return p
 
 
@@ -95,13 +96,17 @@ def prepare(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
 def store_plan(run: Path, notebooks: Sequence[Path]) -> list[Any]:
     """Pack a finished run into records/<its name>, unpack it into runs/stored/<its name>, and plan each notebook's
     execution in place with the parameters its copy in the run had: the stored run folder instead of the run's, where
-    nothing can train."""
+    nothing can train. Given that stored run folder itself, nothing is packed: the stored notebooks are re-executed
+    from the records already stored, with their own parameters (after a change to the text or the analysis)."""
     from unbalanced.runner.execute import already_complete
     from unbalanced.runner.params import ConfigError
     from unbalanced.runner.plan import Planned, select_notebooks
-    from unbalanced.store import pack, store_for, stored_run, unpack
+    from unbalanced.storage import resolve_path
+    from unbalanced.store import STORED_RUNS, pack, store_for, stored_run, unpack
 
     store = store_for(run)
+    if run.parent == resolve_path(STORED_RUNS):
+        return restore_plan(store, notebooks)
     parameters = {}
     for nb in select_notebooks(None):  # the whole series, whichever notebooks are re-executed: a store is a whole study
         executed = run / nb.name
@@ -116,6 +121,30 @@ def store_plan(run: Path, notebooks: Sequence[Path]) -> list[Any]:
         print(f"  left out: {line}", flush=True)
     unpack(store, Path(stored_run(store)))
     return [Planned(nb, nb.name, parameters[nb]) for nb in notebooks]
+
+
+def restore_plan(store: Path, notebooks: Sequence[Path]) -> list[Any]:
+    """Plan each stored notebook's re-execution in place from the records it was stored from, with its own
+    parameters; refuse a notebook that was not stored from `store` (it needs a finished run: --store runs/<name>)."""
+    import nbformat
+
+    from unbalanced.runner.params import ConfigError
+    from unbalanced.runner.plan import Planned
+    from unbalanced.storage import resolve_path
+    from unbalanced.store import ensure_unpacked, read_index, stored_run
+
+    read_index(store)  # a clear error where the store is missing
+    plan = []
+    for nb in notebooks:
+        found = executed_parameters(nb)
+        named = nbformat.read(nb, as_version=4).metadata.get("stored_records", {}).get("store") if found else None
+        if found is None or named is None or resolve_path(named) != resolve_path(store):
+            raise ConfigError(f"{nb} was not stored from {store}: store it from a finished run, "
+                              f"python run_series.py --store runs/{store.name}")  # fmt: skip
+        plan.append(Planned(nb, nb.name, {**found, "output_dir": stored_run(store)}))
+    ensure_unpacked(resolve_path(stored_run(store)))
+    print(f"re-executing {len(plan)} stored notebook(s) from {store}, as stored (nothing packed)", flush=True)
+    return plan
 
 
 def executed_parameters(notebook: Path) -> dict[str, Any] | None:

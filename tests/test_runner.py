@@ -336,6 +336,36 @@ def test_store_plans_each_notebook_with_its_runs_parameters_in_the_stored_folder
     assert run_series.main(["--store", str(run), "-p", "epochs=3"]) == 2  # the run's parameters, no others
 
 
+def test_store_of_the_stored_folder_re_executes_the_stored_notebooks_as_stored_and_refuses_others(tmp_path: Path, monkeypatch):
+    import unbalanced.store as store
+    from test_store import _run_folder
+
+    import unbalanced.runner.plan as plan_module
+
+    run = tmp_path / "study"
+    _run_folder(run, splits=1)
+    monkeypatch.setattr(store, "STORE_ROOT", tmp_path / "records")
+    monkeypatch.setattr(store, "STORED_RUNS", str(tmp_path / "stored"))
+    store.pack(run, tmp_path / "records" / "study")
+    series = tmp_path / "notebooks"
+    series.mkdir()
+    monkeypatch.setattr(plan_module, "NOTEBOOK_DIR", series)
+    stored = {"epochs": 20, "output_dir": str(tmp_path / "stored" / "study"), "workers": 0, "scheduler": "", "threads": 1}
+    _executed_copy(series / FIRST.name, stored)
+    with pytest.raises(ConfigError, match=f"{FIRST.name} was not stored from .*records/study: store it from a finished run"):
+        run_series.store_plan(tmp_path / "stored" / "study", [series / FIRST.name])  # no stored_records in its metadata
+    nb = nbformat.read(series / FIRST.name, as_version=4)
+    nb.metadata["stored_records"] = {"store": str(tmp_path / "records" / "study"), "index_sha256": "-"}
+    nbformat.write(nb, series / FIRST.name)
+    [step] = run_series.store_plan(tmp_path / "stored" / "study", [series / FIRST.name])
+    assert step.notebook == series / FIRST.name and step.parameters == stored  # its own parameters, nothing packed
+    assert store.unpacked_from(tmp_path / "stored" / "study")["index_sha256"] == store.index_digest(tmp_path / "records" / "study")
+    nb.metadata["stored_records"]["store"] = str(tmp_path / "records" / "other")
+    nbformat.write(nb, series / FIRST.name)
+    with pytest.raises(ConfigError, match="was not stored from"):
+        run_series.store_plan(tmp_path / "stored" / "study", [series / FIRST.name])
+
+
 def test_pack_stores_a_study_still_training(tmp_path: Path, monkeypatch, capsys):
     import unbalanced.store as store
     from test_store import _run_folder

@@ -123,6 +123,12 @@ def test_a_series_on_demo_images_is_stored_and_its_notebooks_re_execute_from_the
         assert nb.metadata["stored_records"]["index_sha256"] == digest
         assert nb.metadata.papermill.parameters["output_dir"] == str(tmp_path / "stored" / "demo")
         assert _text_outputs(path) == _text_outputs(run / path.name), path.name  # every figure the run showed, from the records
+    (run / "results").rename(tmp_path / "kept")  # re-storing after a text change needs only the stored records
+    assert run_series.main(["--store", str(tmp_path / "stored" / "demo")]) == 0
+    (tmp_path / "kept").rename(run / "results")
+    for path in sorted(series.glob("*.ipynb")):
+        assert nbformat.read(path, as_version=4).metadata["stored_records"]["index_sha256"] == digest
+        assert _text_outputs(path) == _text_outputs(run / path.name), path.name
     capsys.readouterr()
     assert run_series.main(["--data-root", "demo", "--out", str(run), *SMALL, *sizes, "--resume"]) == 0
     assert "Beside the stored study: this run (3 paired runs, at most 2 epochs)" in capsys.readouterr().out

@@ -32,6 +32,7 @@ from unbalanced.stats import (
     power_of,
     resample_counts,
     score_of,
+    signed,
 )
 from unbalanced.training import Recipe, class_weight
 
@@ -274,6 +275,11 @@ def test_sentences_state_the_interval_and_the_detectable_difference_and_never_mo
 
 def test_p_values_print_as_a_reader_writes_them():
     assert p_text(0.0461) == "p = 0.046" and p_text(0.0004) == "p < 0.001" and p_text(0.0005) == "p = 0.001"
+
+
+def test_differences_print_their_own_sign_even_near_zero():
+    assert signed(0.0123) == "+0.012" and signed(-0.0123) == "-0.012" and signed(0.0) == "+0.000"
+    assert signed(-0.00047) == "-0.0005" and signed(0.00004) == "+0.00004" and signed(-1e-9) == "+0.000"
 
 
 def test_paired_differences_are_remedy_minus_baseline_per_run():

@@ -235,8 +235,12 @@ def p_text(p: float) -> str:
 
 
 def signed(x: float) -> str:
-    """A difference with its sign and three decimals; a value that rounds to zero is +0.000, not -0.000."""
-    return f"{0.0 if abs(x) < 0.0005 else x:+.3f}"
+    """A difference with its sign and three decimals, more where three would print a non-zero value as 0.000."""
+    # An interval's end of -0.0005 printed as +0.000 would read as touching zero beside "the interval excludes zero".
+    for decimals in range(3, 7):
+        if round(x, decimals) != 0:
+            return f"{x:+.{decimals}f}"
+    return "+0.000"  # zero, or too small to matter at any precision a reader could use
 
 
 def paired(baseline: Sequence[Record], remedy: Sequence[Record]) -> list[tuple[Record, Record]]:
