@@ -1,7 +1,7 @@
 # make run    : install into .venv, then execute the notebook series on the bundled photos (runs/photos)
 # make test   : unit tests, end-to-end runs, and nbval re-executing the stored notebooks
 # make study  : the full protocol (study.yaml) on a Dask LocalCluster sized to this machine (runs/study); it starts
-#               from the records stored in records/study, so a fresh clone trains only what they lack
+#               from a partial records/study (packed part-way), so a fresh clone trains only what it lacks
 # make store  : pack the finished study into records/study and re-execute notebooks/ from those records
 # make restore: re-execute notebooks/ from the records already stored (minutes; after a text or analysis change)
 # make replicate : the study and its ratio sweep on the 15,000 photos the bundle does not hold, set beside the stored one
