@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -70,6 +71,13 @@ def as_data(c: Comparison) -> dict[str, object]:
             "detectable": c.detectable, "family": c.family, "paired_runs": c.runs, "splits": c.splits}  # fmt: skip
 
 
+def cell(c: Comparison) -> str:
+    """One run's side of a printed row: the difference, its 95 % interval, the verdict and, without one, what it could detect."""
+    shown = c.verdict in (BETTER, WORSE) or not math.isfinite(c.detectable)
+    detectable = "" if shown else f", detectable ±{c.detectable:.3f}"
+    return f"{signed(c.difference)} ({signed(c.low)} to {signed(c.high)}), {c.verdict}{detectable}"
+
+
 def refusal(a: dict[str, Comparison], b: dict[str, Comparison], pa: dict[str, object], pb: dict[str, object]) -> str:
     """Why the two runs cannot be compared (empty when they can): other parameters, other comparisons, too few runs."""
     differs = sorted(k for k in pa.keys() | pb.keys() if k not in DATA_FIELDS and pa.get(k) != pb.get(k))
@@ -103,15 +111,15 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot check replication: {why}", file=sys.stderr)
         return 2
     names = list(a)
-    print(f"| comparison | {args.first}: AP difference, verdict | {args.second}: AP difference, verdict | same direction |")
+    print(f"| comparison | {args.first}: AP difference (95 %), verdict | {args.second}: AP difference (95 %), verdict | same direction |")
     print("| --- | --- | --- | --- |")
     disagreements, rows, rho = 0, [], None
     for n in names:
         significant = {a[n].verdict, b[n].verdict} & {BETTER, WORSE}
         same = bool(np.sign(a[n].difference) == np.sign(b[n].difference) != 0)
         disagreements += bool(significant) and not same
-        cell = ("yes" if same else "**no**") if significant else ("yes" if same else "no (neither significant)")
-        print(f"| {n} | {signed(a[n].difference)}, {a[n].verdict} | {signed(b[n].difference)}, {b[n].verdict} | {cell} |")
+        same_cell = ("yes" if same else "**no**") if significant else ("yes" if same else "no (neither significant)")
+        print(f"| {n} | {cell(a[n])} | {cell(b[n])} | {same_cell} |")
         rows.append({"comparison": n, "first": as_data(a[n]), "second": as_data(b[n]), "significant_in_either": bool(significant),
                      "same_direction": same})  # fmt: skip
     first, second = [a[n].difference for n in names], [b[n].difference for n in names]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def test_a_significant_verdict_the_other_photos_reverse_fails(monkeypatch, capsy
     _runs(monkeypatch, [_c("balanced", +0.08, BETTER), _c("weights", -0.02, NO_DIFFERENCE)],
           [_c("balanced", -0.01, NO_DIFFERENCE), _c("weights", +0.01, NO_DIFFERENCE)])
     assert replication.main(["a", "b"]) == 1
-    assert "| balanced | +0.080, better than the baseline | -0.010, no difference shown | **no** |" in capsys.readouterr().out
+    assert "| balanced | +0.080 (+0.030 to +0.130), better than the baseline | -0.010 (-0.060 to +0.040), no difference shown | **no** |" in capsys.readouterr().out
 
 
 def test_a_sweeps_significant_trend_that_the_other_photos_reverse_fails(monkeypatch, capsys):
@@ -39,16 +40,20 @@ def test_a_sweeps_significant_trend_that_the_other_photos_reverse_fails(monkeypa
               "b": {"oversampling: gain per tenfold ratio": _c("oversampling: gain per tenfold ratio", -0.01, NO_DIFFERENCE)}}
     monkeypatch.setattr(replication, "sweep_verdicts", lambda folder: (trends[folder], {**PROTOCOL, "data_root": folder}))
     assert replication.main(["a", "b", "--sweep"]) == 1
-    assert "| oversampling: gain per tenfold ratio | +0.030, better than the baseline | -0.010" in capsys.readouterr().out
+    assert "| oversampling: gain per tenfold ratio | +0.030 (-0.020 to +0.080), better than the baseline | -0.010 (-0.060 to +0.040)" in capsys.readouterr().out
     trends["b"]["oversampling: gain per tenfold ratio"] = _c("oversampling: gain per tenfold ratio", +0.01, NO_DIFFERENCE)
     assert replication.main(["a", "b", "--sweep"]) == 0
 
 
 def test_same_direction_passes_and_unsignificant_flips_do_not_count(monkeypatch, capsys):
+    spread = replace(_c("weights", +0.01, NO_DIFFERENCE), se=0.02, df=4.0, family=2)
     _runs(monkeypatch, [_c("balanced", +0.08, BETTER), _c("weights", -0.02, NO_DIFFERENCE)],
-          [_c("balanced", +0.01, NO_DIFFERENCE), _c("weights", +0.01, NO_DIFFERENCE)])
+          [_c("balanced", +0.01, NO_DIFFERENCE), spread])
     assert replication.main(["a", "b", "--experiments", "01"]) == 0
-    assert "contradicts in direction: 0." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "contradicts in direction: 0." in out
+    assert f"| weights | -0.020 (-0.070 to +0.030), no difference shown | +0.010 (-0.040 to +0.060), no difference shown, detectable ±{spread.detectable:.3f} | no (neither significant) |" in out
+    assert 0.05 < spread.detectable < 0.2  # a verdict without one says what the run could have seen
 
 
 @pytest.mark.parametrize(
